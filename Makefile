@@ -1,0 +1,103 @@
+# subq: `make` builds build/libsubq.a and ./subq; `make test` runs the tests
+# (plain and under AddressSanitizer/UBSan); `make deps` installs Debian packages.
+
+CC      ?= gcc
+ARCH    ?= -march=native
+OPT     ?= -O2
+BUILD   ?= build
+BLASINC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+BLASLIB ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -fopenmp -Wall -Wextra -Wno-unused-parameter \
+             -I$(BLASINC) -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS_ALL = -fopenmp -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) $(EXTRA_LDFLAGS)
+LDLIBS_ALL  = -lopenblas -lm
+
+LIB_SRC  = $(wildcard src/core/*.c src/ops/*.c src/layers/*.c src/blocks/*.c src/model/*.c \
+                      src/train/*.c src/tasks/*.c)
+CLI_SRC  = $(wildcard src/cli/*.c)
+TREF_SRC = tests/harness.c $(wildcard tests/ref_*.c)
+TEST_SRC = $(wildcard tests/test_*.c)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+TREF_OBJ = $(TREF_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB      = $(BUILD)/libsubq.a
+
+ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+
+.SECONDARY:
+.PHONY: all lib tests test test-fast asan run bench deps bench-deps clean help
+all: subq tests
+
+help:
+	@echo "make            build ./subq and the tests"
+	@echo "make deps       install the Debian packages subq needs (apt-get)"
+	@echo "make run        build and run the main job (subq bench ops at its defaults)"
+	@echo "make test       run the tests, plain and under ASan/UBSan"
+	@echo "make test-fast  run the tests once, plain build only"
+	@echo "make bench-deps install what the peer comparison (bench/cpu_peers.sh) needs"
+
+lib: $(LIB)
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/subq: $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS_ALL) $(CLI_OBJ) $(LIB) $(LDLIBS_ALL) -o $@
+
+subq: $(BUILD)/subq
+	cp $(BUILD)/subq subq
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TREF_OBJ) $(LIB)
+	$(CC) $(LDFLAGS_ALL) $< $(TREF_OBJ) $(LIB) $(LDLIBS_ALL) -o $@
+
+tests: $(TEST_BIN)
+
+test-fast: tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} tests/run.sh $(BUILD)/tests
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 EXTRA_CFLAGS="$(ASAN_FLAGS)" EXTRA_LDFLAGS="$(ASAN_FLAGS)" tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} tests/run.sh build-asan/tests
+
+# The README's test command: the suite plain, then under the sanitizers.
+test: all
+	@set -e; tests/run.sh $(BUILD)/tests | tee $(BUILD)/test.log; \
+	 $(MAKE) --no-print-directory asan | tee $(BUILD)/asan.log; \
+	 p1=$$(tail -n 1 $(BUILD)/test.log); p2=$$(tail -n 1 $(BUILD)/asan.log); \
+	 echo "plain: $$p1"; echo "asan+ubsan: $$p2"; \
+	 a=$$(( $${p1%% passed*} + $${p2%% passed*} )); \
+	 f1=$${p1#*passed, }; f2=$${p2#*passed, }; b=$$(( $${f1%% failed*} + $${f2%% failed*} )); \
+	 echo "$$a passed, $$b failed"; test $$b -eq 0
+
+run: all
+	./subq bench ops
+
+bench: all
+	./subq bench ops --json $(BUILD)/bench_ops.json
+
+DEB_PKGS = build-essential libopenblas-openmp-dev libclang-rt-14-dev gnuplot-nox
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	 if [ -n "$$missing" ]; then \
+	   SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	   echo "installing:$$missing"; \
+	   $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	 else echo "deps: all Debian packages present"; fi
+
+bench-deps: deps
+	@dpkg -s python3-torch >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q python3-torch; }
+
+clean:
+	rm -rf build build-asan subq
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TREF_OBJ:.o=.d) $(TEST_BIN:=.d)
