@@ -16,11 +16,12 @@ LDLIBS_ALL  = -lopenblas -lm
 LIB_SRC  = $(wildcard src/core/*.c src/ops/*.c src/layers/*.c src/blocks/*.c src/model/*.c \
                       src/train/*.c src/tasks/*.c)
 CLI_SRC  = $(wildcard src/cli/*.c)
-TREF_SRC = tests/harness.c $(wildcard tests/ref_*.c)
+REF_SRC  = $(wildcard tests/ref_*.c)
+TREF_SRC = tests/harness.c $(REF_SRC)
 TEST_SRC = $(wildcard tests/test_*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
-CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o) $(REF_SRC:%.c=$(BUILD)/%.o)
 TREF_OBJ = $(TREF_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      = $(BUILD)/libsubq.a
