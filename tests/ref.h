@@ -2,7 +2,7 @@
  * written for clarity, not speed. Every operator is checked against these
  * (tests/) and `subq bench ops` reports its error against them.
  * Inputs and outputs use the same layouts as the float32 operators in
- * src/ops/*.h, in double. A NULL initial state means the zero state (m = 0);
+ * src/ops/<op>.h, in double. A NULL initial state means the zero state (m = 0);
  * a NULL final-state pointer means "not wanted". */
 #ifndef SUBQ_TEST_REF_H
 #define SUBQ_TEST_REF_H
