@@ -30,7 +30,7 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 
 .SECONDARY:
 .PHONY: all lib tests test test-fast asan run bench deps bench-deps clean help
-all: subq tests
+all: subq tests $(BUILD)/examples/mlstm_example
 
 help:
 	@echo "make            build ./subq and the tests"
@@ -60,6 +60,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TREF_OBJ) $(LIB)
 	$(CC) $(LDFLAGS_ALL) $< $(TREF_OBJ) $(LIB) $(LDLIBS_ALL) -o $@
 
 tests: $(TEST_BIN)
+
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIB)
+	$(CC) $(LDFLAGS_ALL) $< $(LIB) $(LDLIBS_ALL) -o $@
 
 test-fast: tests
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} tests/run.sh $(BUILD)/tests
