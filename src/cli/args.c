@@ -1,5 +1,7 @@
 #include "args.h"
 
+#include "../core/core.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,33 +14,12 @@ int args_known(const char *a, const char *const *flags)
     return 0;
 }
 
-int args_distance(const char *a, const char *b)
-{
-    size_t n = strlen(a), m = strlen(b);
-    if (n > 63 || m > 63) return 99;
-    int row[64];
-    for (size_t j = 0; j <= m; j++) row[j] = (int)j;
-    for (size_t i = 1; i <= n; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= m; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[m];
-}
-
 void args_unknown(const char *cmd, const char *a, const char *const *flags)
 {
     const char *best = NULL;
     int bd = 4;
     for (int i = 0; flags[i]; i++) {
-        int dist = args_distance(a, flags[i]);
+        int dist = sq_edit_distance(a, flags[i]);
         if (dist < bd) {
             bd = dist;
             best = flags[i];

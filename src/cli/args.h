@@ -9,7 +9,5 @@ void args_unknown(const char *cmd, const char *a, const char *const *flags);
 /* Parses a decimal integer in [lo, hi] into *out; prints an error and
  * returns 0 when v is not one. */
 int args_int(const char *flag, const char *v, int lo, int hi, int *out);
-/* Levenshtein distance, for "did you mean" suggestions. */
-int args_distance(const char *a, const char *b);
 
 #endif

@@ -78,6 +78,11 @@ void sq_sgemm(int transA, int transB, int M, int N, int Kd, float alpha,
               const float *A, int lda, const float *Bm, int ldb, float beta,
               float *C, int ldc);
 
+/* ---- text ------------------------------------------------------------------
+ * Levenshtein distance between short strings (99 when either is longer than
+ * 62 characters), for "did you mean" suggestions. */
+int sq_edit_distance(const char *a, const char *b);
+
 /* ---- time ------------------------------------------------------------------ */
 double sq_now(void); /* seconds, monotonic */
 

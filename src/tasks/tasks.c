@@ -176,26 +176,6 @@ static const sq_task *const task_list[] = {&tasks[0], &tasks[1], &tasks[2], &tas
 
 const sq_task *const *sq_task_list(void) { return task_list; }
 
-/* Edit distance for suggestions (short names only). */
-static int distance(const char *a, const char *b)
-{
-    int n = (int)strlen(a), m = (int)strlen(b), row[40];
-    if (n > 38 || m > 38) return 99;
-    for (int j = 0; j <= m; j++) row[j] = j;
-    for (int i = 1; i <= n; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= m; j++) {
-            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[m];
-}
-
 const sq_task *sq_task_find(const char *name)
 {
     if (!name) {
@@ -206,7 +186,7 @@ const sq_task *sq_task_find(const char *name)
     int bd = 99;
     for (int i = 0; task_list[i]; i++) {
         if (!strcmp(name, task_list[i]->name)) return task_list[i];
-        int d = distance(name, task_list[i]->name);
+        int d = sq_edit_distance(name, task_list[i]->name);
         if (d < bd) {
             bd = d;
             best = task_list[i];
