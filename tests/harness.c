@@ -145,6 +145,26 @@ void th_poison(float *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = NAN;
 }
 
+void th_fd_grad(double (*loss)(void *ctx), void *ctx, double *x, size_t n, double eps, double *grad)
+{
+    for (size_t i = 0; i < n; i++) {
+        double x0 = x[i], h = eps * (fabs(x0) > 1 ? fabs(x0) : 1);
+        x[i] = x0 + h;
+        double lp = loss(ctx);
+        x[i] = x0 - h;
+        double lm = loss(ctx);
+        x[i] = x0;
+        grad[i] = (lp - lm) / (2 * h);
+    }
+}
+
+double th_dot(const double *w, const double *a, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += w[i] * a[i];
+    return s;
+}
+
 int th_finish(void)
 {
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -38,6 +38,12 @@ double *th_to_double(const float *x, size_t n);
 /* Fills with NaN so that an unwritten output element fails a check. */
 void th_poison(float *x, size_t n);
 
+/* Central finite differences in float64: grad[i] = (L(x+h e_i) - L(x-h e_i))/2h
+ * with h = eps * max(1, |x_i|); loss reads x through ctx. */
+void th_fd_grad(double (*loss)(void *ctx), void *ctx, double *x, size_t n, double eps, double *grad);
+/* Σ w_i a_i in double. */
+double th_dot(const double *w, const double *a, size_t n);
+
 /* Prints "N passed, N failed" and returns the process exit status. */
 int th_finish(void);
 
