@@ -17,7 +17,7 @@ LIB_SRC  = $(wildcard src/core/*.c src/ops/*.c src/layers/*.c src/blocks/*.c src
                       src/train/*.c src/tasks/*.c)
 CLI_SRC  = $(wildcard src/cli/*.c)
 REF_SRC  = $(wildcard tests/ref_*.c)
-TREF_SRC = tests/harness.c $(REF_SRC)
+TREF_SRC = tests/harness.c tests/optest.c $(REF_SRC)
 TEST_SRC = $(wildcard tests/test_*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
