@@ -9,7 +9,9 @@
  *   c_t  = f'_t c_{t-1} + i'_t z_t,   n_t = f'_t n_{t-1} + i'_t
  *   h_t  = σ(p_o) c_t / n_t
  * (R_{h,g} h)_j = Σ_l R[h][g][j][l] h_l. The output h does not depend on m
- * mathematically; the backward treats m as a constant.
+ * mathematically; the backward treats m as a constant (the final-state
+ * gradient of c and n is taken at fixed m). A cell whose n_{t-1} is 0 (an
+ * empty state) takes m_t = p_i: same output, no underflow of e^{p_i - m}.
  *
  * Layouts: gx [B,T,H,4,K] (W x, computed by the block), R [H,4,K,K],
  * bias [H,4,K], out h [B,T,H,K]. State c, n, m, h [B,H,K] each; NULL
