@@ -127,7 +127,7 @@ static sq_attn_cache cache_copy(const acase *c, int cap)
     sq_dims d = c->d;
     sq_attn_cache r = {sq_alloc_floats((size_t)d.B * d.H * cap * d.K), sq_alloc_floats((size_t)d.B * d.H * cap * d.V),
                        c->P, cap};
-    for (int bh = 0; bh < d.B * d.H; bh++) {
+    for (int bh = 0; bh < d.B * d.H && c->P > 0; bh++) {
         memcpy(r.k + (size_t)bh * cap * d.K, c->kc + (size_t)bh * c->P * d.K, (size_t)c->P * d.K * sizeof(float));
         memcpy(r.v + (size_t)bh * cap * d.V, c->vc + (size_t)bh * c->P * d.V, (size_t)c->P * d.V * sizeof(float));
     }
