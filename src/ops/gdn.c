@@ -32,6 +32,8 @@ typedef struct {
     float *Ssave;         /* [NC,K,V] incoming state of each chunk (bwd) */
     /* per chunk */
     double *gam, *dgam;   /* [L] γ and its gradient */
+    float *rf, *cf;       /* [L] Γ_ts = rf_t cf_s when γ's spread allows */
+    int factored;
     float *A, *Tm, *P;    /* [L,L] */
     float *dA, *dP;       /* [L,L] */
     float *R, *Vt, *Y;    /* [L,V] right side, pseudo-values Ṽ, Tmᵀ dṼ */
@@ -43,7 +45,7 @@ typedef struct {
 static size_t head_floats(sq_dims d, int L, int bwd)
 {
     size_t T = d.T, K = d.K, V = d.V, l = (size_t)L;
-    size_t n = 2 * r16(T * K) + 4 * r16(T) + 2 * r16(2 * l) + 5 * r16(l * l) + 5 * r16(l * V) + 3 * r16(l * K) +
+    size_t n = 2 * r16(T * K) + 4 * r16(T) + 2 * r16(2 * l) + 2 * r16(l) + 5 * r16(l * l) + 5 * r16(l * V) + 3 * r16(l * K) +
                2 * r16(K * V);
     if (bwd) n += 2 * r16(T * K) + 2 * r16(T) + r16((size_t)n_chunks(d.T, L) * K * V);
     return n;
@@ -70,6 +72,8 @@ static gdn_buf head_buf(float *ws, sq_dims d, int L, int bwd, int bh)
     b.beta = carve(&p, T);
     b.gam = (double *)carve(&p, 2 * l);
     b.dgam = (double *)carve(&p, 2 * l);
+    b.rf = carve(&p, l);
+    b.cf = carve(&p, l);
     b.A = carve(&p, l * l);
     b.Tm = carve(&p, l * l);
     b.P = carve(&p, l * l);
@@ -149,17 +153,35 @@ static void prepare_head(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, i
 
 /* ---- one chunk, forward ------------------------------------------------------ */
 
+/* Γ_ts = e^{γ_t - γ_s} = e^{γ_t - γ_0} e^{γ_0 - γ_s} when γ (decreasing)
+ * spans at most 80: both factors stay inside float range, and 2L
+ * exponentials replace L². */
+static void gamma_factors(int Lc, gdn_buf *c)
+{
+    c->factored = c->gam[0] - c->gam[Lc - 1] <= 80;
+    for (int t = 0; c->factored && t < Lc; t++) {
+        c->rf[t] = (float)exp(c->gam[t] - c->gam[0]);
+        c->cf[t] = (float)exp(c->gam[0] - c->gam[t]);
+    }
+}
+
+static inline float Gamma(const gdn_buf *c, int t, int s)
+{
+    return c->factored ? c->rf[t] * c->cf[s] : (float)exp(c->gam[t] - c->gam[s]);
+}
+
 /* γ, then A (strictly lower) and Tm = (I + A)^{-1} by forward substitution. */
 static void chunk_wy(const gdn_buf *w, int t0, int Lc, int K, gdn_buf *c)
 {
     double acc = 0;
     for (int j = 0; j < Lc; j++) c->gam[j] = (acc += w->g[t0 + j]);
+    gamma_factors(Lc, c);
     const float *Kh = w->kh + (size_t)t0 * K;
     sq_sgemm(0, 1, Lc, Lc, K, 1, Kh, K, Kh, K, 0, c->A, Lc); /* K̂K̂ᵀ */
     for (int t = 0; t < Lc; t++)
         for (int s = 0; s < Lc; s++) {
             float *a = c->A + (size_t)t * Lc + s;
-            *a = s < t ? w->beta[t0 + t] * *a * (float)exp(c->gam[t] - c->gam[s]) : 0.0f;
+            *a = s < t ? w->beta[t0 + t] * *a * Gamma(c, t, s) : 0.0f;
         }
     /* Tm rows: Tm_t = e_t - Σ_{s<t} A_ts Tm_s (unit lower triangular) */
     for (int t = 0; t < Lc; t++) {
@@ -194,7 +216,7 @@ static void chunk_scores(const gdn_buf *w, int t0, int Lc, int K, gdn_buf *c)
     for (int t = 0; t < Lc; t++)
         for (int s = 0; s < Lc; s++) {
             float *p = c->P + (size_t)t * Lc + s;
-            *p = s <= t ? *p * (float)exp(c->gam[t] - c->gam[s]) : 0.0f;
+            *p = s <= t ? *p * Gamma(c, t, s) : 0.0f;
         }
 }
 
@@ -273,7 +295,7 @@ static void chunk_backward(gdn_buf *w, const float *Vc, size_t ldv, const float 
             double E = (double)c->dP[i] * c->P[i];
             dgam[t] += E;
             dgam[s] -= E;
-            c->dP[i] *= (float)exp(c->gam[t] - c->gam[s]);
+            c->dP[i] *= Gamma(c, t, s);
         }
     sq_sgemm(0, 0, Lc, K, Lc, 1, c->dP, Lc, Kh, K, 1, dQh, K);
     sq_sgemm(1, 0, Lc, K, Lc, 1, c->dP, Lc, Qh, K, 1, dKh, K);
@@ -339,7 +361,7 @@ static void chunk_backward(gdn_buf *w, const float *Vc, size_t ldv, const float 
             dgam[s] -= E;
             float bt = w->beta[t0 + t];
             if (bt != 0) w->dbeta[t0 + t] += (float)(E / bt);
-            c->dA[i] *= bt * (float)exp(c->gam[t] - c->gam[s]);
+            c->dA[i] *= bt * Gamma(c, t, s);
         }
     sq_sgemm(0, 0, Lc, K, Lc, 1, c->dA, Lc, Kh, K, 1, dKh, K);
     sq_sgemm(1, 0, Lc, K, Lc, 1, c->dA, Lc, Kh, K, 1, dKh, K);

@@ -20,6 +20,8 @@ typedef struct {
     float *dH;            /* [L,V] */
     float *dN;            /* [L] */
     double *dF;           /* [L] */
+    float *ru, *cv;       /* [L] factors of the decay mask, when it factorizes */
+    int factored;
     float *S, *n;         /* [K,V], [K] running state (fwd) or its gradient (bwd) */
 } scratch;
 
@@ -27,7 +29,7 @@ static size_t scratch_floats(int K, int V, int L)
 {
     size_t l = (size_t)L;
     return r16(2 * l) * 2 + r16(l) * 2 + r16(l * l) * 3 + r16(l * K) * 4 + r16(l * V) + r16(l) + r16(2 * l) +
-           r16((size_t)K * V) + r16(K);
+           2 * r16(l) + r16((size_t)K * V) + r16(K);
 }
 
 static float *carve(float **p, size_t n)
@@ -55,6 +57,9 @@ static scratch make_scratch(float **p, int K, int V, int L)
     s.dH = carve(p, l * V);
     s.dN = carve(p, l);
     s.dF = (double *)carve(p, 2 * l);
+    s.ru = carve(p, l);
+    s.cv = carve(p, l);
+    s.factored = 0;
     s.S = carve(p, (size_t)K * V);
     s.n = carve(p, K);
     return s;
@@ -72,6 +77,35 @@ size_t sc_work_floats(int T, int K, int V, int L, int bwd)
 {
     if (L > T) L = T;
     return scratch_floats(K, V, L) + (bwd ? saved_floats(T, K, V, L) : 0) + 16;
+}
+
+/* The decay mask A_js = e^{u_j + v_s}, u_j = F_j - m_j, v_s = w_s - F_s.
+ * When the spread of v over the chunk is at most 80, it is the outer
+ * product ru_j cv_s with ru_j = e^{u_j + c}, cv_s = e^{v_s - c}, c = max v:
+ * cv >= e^{-80} cannot underflow and, since u_j + v_j <= 0, ru_j <= e^{80}
+ * cannot overflow. This takes 2L exponentials per chunk instead of L²/2. */
+static void mask_factors(const sc_seq *s, int t0, int Lc, scratch *c)
+{
+    double vmax = -INFINITY, vmin = INFINITY;
+    for (int j = 0; j < Lc; j++) {
+        double v = (s->w ? s->w[t0 + j] : 0.0) - c->F[j];
+        vmax = fmax(vmax, v);
+        vmin = fmin(vmin, v);
+    }
+    c->factored = vmax - vmin <= 80;
+    if (!c->factored) return;
+    for (int j = 0; j < Lc; j++) {
+        c->ru[j] = (float)exp(c->F[j] - c->m[j] + vmax);
+        c->cv[j] = (float)exp((s->w ? s->w[t0 + j] : 0.0) - c->F[j] - vmax);
+    }
+}
+
+/* A_js (s <= j) from the factors or directly. */
+static inline float mask_at(const sc_seq *s, int t0, const scratch *c, int j, int t)
+{
+    if (c->factored) return c->ru[j] * c->cv[t];
+    double wt = s->w ? s->w[t0 + t] : 0.0;
+    return (float)exp(c->F[j] - c->F[t] + wt - c->m[j]);
 }
 
 /* Gates of the chunk [t0, t0+Lc): F_j, the stabilizer m_j, α_j = e^{F_j +
@@ -95,6 +129,7 @@ static float chunk_gates(const sc_seq *s, int t0, int Lc, double m_prev, scratch
         double wj = s->w ? s->w[t0 + j] : 0.0;
         c->gamma[j] = (float)exp(Fl - c->F[j] + wj - ml);
     }
+    mask_factors(s, t0, Lc, c);
     return c->alpha[Lc - 1];
 }
 
@@ -108,12 +143,7 @@ static void masked_scores(const sc_seq *s, int t0, int Lc, scratch *c)
         float *z = c->Z + (size_t)j * Lc;
         const float *p = c->P + (size_t)j * Lc;
         for (int t = 0; t < Lc; t++) {
-            if (t > j) {
-                z[t] = 0;
-                continue;
-            }
-            double wt = s->w ? s->w[t0 + t] : 0.0;
-            z[t] = p[t] * (float)exp(c->F[j] - c->F[t] + wt - c->m[j]);
+            z[t] = t > j ? 0.0f : p[t] * mask_at(s, t0, c, j, t);
         }
     }
 }
@@ -240,8 +270,7 @@ static void chunk_backward(const sc_seq *s, int t0, int Lc, double m_prev, const
                 continue;
             }
             float dp = c->G[i] + c->dN[j];
-            double wt = s->w ? s->w[t0 + t] : 0.0;
-            c->G[i] = (float)exp(c->F[j] - c->F[t] + wt - c->m[j]) * dp;
+            c->G[i] = mask_at(s, t0, c, j, t) * dp;
             double E = (double)c->Z[i] * dp; /* gradient w.r.t. the exponent of A_jt */
             c->dF[j] += E;
             c->dF[t] -= E;
