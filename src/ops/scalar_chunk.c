@@ -29,7 +29,7 @@ static size_t scratch_floats(int K, int V, int L)
 {
     size_t l = (size_t)L;
     return r16(2 * l) * 2 + r16(l) * 2 + r16(l * l) * 3 + r16(l * K) * 4 + r16(l * V) + r16(l) + r16(2 * l) +
-           2 * r16(l) + r16((size_t)K * V) + r16(K);
+           3 * r16(l) + r16((size_t)K * V) + r16(K);
 }
 
 static float *carve(float **p, size_t n)
@@ -58,7 +58,7 @@ static scratch make_scratch(float **p, int K, int V, int L)
     s.dN = carve(p, l);
     s.dF = (double *)carve(p, 2 * l);
     s.ru = carve(p, l);
-    s.cv = carve(p, l);
+    s.cv = carve(p, 2 * l);
     s.factored = 0;
     s.S = carve(p, (size_t)K * V);
     s.n = carve(p, K);
@@ -142,11 +142,16 @@ static void masked_scores(const sc_seq *s, int t0, int Lc, scratch *c)
     for (int j = 0; j < Lc; j++) {
         float *z = c->Z + (size_t)j * Lc;
         const float *p = c->P + (size_t)j * Lc;
-        for (int t = 0; t < Lc; t++) {
-            z[t] = t > j ? 0.0f : p[t] * mask_at(s, t0, c, j, t);
-        }
+        if (c->factored) { /* a straight, vectorizable loop */
+            float r = c->ru[j];
+            for (int t = 0; t <= j; t++) z[t] = p[t] * (r * c->cv[t]);
+        } else
+            for (int t = 0; t <= j; t++) z[t] = p[t] * mask_at(s, t0, c, j, t);
+        for (int t = j + 1; t < Lc; t++) z[t] = 0;
     }
 }
+
+static void advance_state(const sc_seq *s, int t0, int Lc, float beta, scratch *c);
 
 /* One chunk of the forward: writes o rows [t0, t0+Lc) (divided by the
  * normalizer when asked), N_j into Nsave if given, and advances S̄, n̄. */
@@ -154,7 +159,7 @@ static void chunk_forward(const sc_seq *s, int t0, int Lc, double m_prev, float 
                           float *Nsave)
 {
     int K = s->K, V = s->V;
-    const float *Q = s->q + (size_t)t0 * s->ldq, *Kc = s->k + (size_t)t0 * s->ldk, *Vc = s->v + (size_t)t0 * s->ldv;
+    const float *Q = s->q + (size_t)t0 * s->ldq, *Vc = s->v + (size_t)t0 * s->ldv;
     float beta = chunk_gates(s, t0, Lc, m_prev, c);
     masked_scores(s, t0, Lc, c);
     float *O = o + (size_t)t0 * ldo;
@@ -173,7 +178,14 @@ static void chunk_forward(const sc_seq *s, int t0, int Lc, double m_prev, float 
             for (int i = 0; i < V; i++) O[(size_t)j * ldo + i] /= D;
         }
     }
-    /* S̄_next = β S̄_prev + (γ⊙K)ᵀ V,  n̄_next = β n̄_prev + Σ_s γ_s k_s */
+    advance_state(s, t0, Lc, beta, c);
+}
+
+/* S̄_next = β S̄_prev + (γ⊙K)ᵀ V,  n̄_next = β n̄_prev + Σ_s γ_s k_s (gates already computed) */
+static void advance_state(const sc_seq *s, int t0, int Lc, float beta, scratch *c)
+{
+    int K = s->K, V = s->V;
+    const float *Kc = s->k + (size_t)t0 * s->ldk, *Vc = s->v + (size_t)t0 * s->ldv;
     for (int j = 0; j < Lc; j++)
         for (int i = 0; i < K; i++) c->Kg[(size_t)j * K + i] = c->gamma[j] * Kc[(size_t)j * s->ldk + i];
     for (size_t i = 0; i < (size_t)K * V; i++) c->S[i] *= beta;
@@ -262,20 +274,27 @@ static void chunk_backward(const sc_seq *s, int t0, int Lc, double m_prev, const
 
     /* dP̃ = dH Vᵀ + dN 1ᵀ (masked); G = A ⊙ dP̃; E = Z ⊙ dP̃ = P ⊙ G */
     sq_sgemm(0, 1, Lc, Lc, V, 1, c->dH, V, Vc, (int)s->ldv, 0, c->G, Lc);
-    for (int j = 0; j < Lc; j++)
-        for (int t = 0; t < Lc; t++) {
-            size_t i = (size_t)j * Lc + t;
-            if (t > j) {
-                c->G[i] = 0;
-                continue;
-            }
-            float dp = c->G[i] + c->dN[j];
-            c->G[i] = mask_at(s, t0, c, j, t) * dp;
-            double E = (double)c->Z[i] * dp; /* gradient w.r.t. the exponent of A_jt */
-            c->dF[j] += E;
-            c->dF[t] -= E;
-            if (dw) dw[t0 + t] += (float)E;
+    /* E_jt = Z_jt dP̃_jt is the gradient w.r.t. the exponent of A_jt:
+     * it adds to dF_j (row sums) and subtracts from dF_t, adds to dw_t (column sums). */
+    float *colE = c->cv + Lc; /* cv has room for 2L floats */
+    for (int t = 0; t < Lc; t++) colE[t] = 0;
+    for (int j = 0; j < Lc; j++) {
+        float *g = c->G + (size_t)j * Lc;
+        const float *z = c->Z + (size_t)j * Lc;
+        float dn = c->dN[j], rowE = 0;
+        for (int t = 0; t <= j; t++) {
+            float dp = g[t] + dn, E = z[t] * dp;
+            g[t] = (c->factored ? c->ru[j] * c->cv[t] : mask_at(s, t0, c, j, t)) * dp;
+            rowE += E;
+            colE[t] += E;
         }
+        for (int t = j + 1; t < Lc; t++) g[t] = 0;
+        c->dF[j] += rowE;
+    }
+    for (int t = 0; t < Lc; t++) {
+        c->dF[t] -= colE[t];
+        if (dw) dw[t0 + t] += colE[t];
+    }
 
     /* dQ = s G K + α⊙(s (dH S̄_prevᵀ + dN n̄_prevᵀ)); e_j = the α_j exponent gradient */
     sq_sgemm(0, 0, Lc, K, Lc, qs, c->G, Lc, Kc, (int)s->ldk, 0, dQ, (int)lddq);
@@ -354,7 +373,8 @@ void sc_bwd(const sc_seq *s, const sc_state *s0, const float *dout, size_t lddo,
         memcpy(Ssave + (size_t)ci * kv, c.S, kv * sizeof(float));
         memcpy(nsave + (size_t)ci * K, c.n, (size_t)K * sizeof(float));
         msave[ci] = m;
-        chunk_forward(s, t0, Lc, m, osave, V, &c, Nsave);
+        if (s->normalize) chunk_forward(s, t0, Lc, m, osave, V, &c, Nsave); /* o, N for the normalizer */
+        else advance_state(s, t0, Lc, chunk_gates(s, t0, Lc, m, &c), &c);
         m = c.m[Lc - 1];
     }
 
