@@ -88,7 +88,7 @@ run: all
 bench: all
 	./subq bench ops --json $(BUILD)/bench_ops.json
 
-DEB_PKGS = build-essential libopenblas-openmp-dev libclang-rt-14-dev gnuplot-nox
+DEB_PKGS = build-essential libopenblas-openmp-dev gnuplot-nox
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	 if [ -n "$$missing" ]; then \

@@ -67,17 +67,7 @@ int th_expect_ok(const char *what, int rc)
     return th_check(rc == SQ_OK, "%s: rc=%d %s", what, rc, rc ? sq_last_error() : "");
 }
 
-double th_rel_err(const float *a, const double *ref, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(ref[i])) return INFINITY;
-        double e = (double)a[i] - ref[i];
-        num += e * e;
-        den += ref[i] * ref[i];
-    }
-    return den < 1e-60 ? sqrt(num) : sqrt(num / den);
-}
+double th_rel_err(const float *a, const double *ref, size_t n) { return sq_rel_err(a, ref, n); }
 
 double th_rel_err_ff(const float *a, const float *ref, size_t n)
 {
@@ -163,6 +153,20 @@ double th_dot(const double *w, const double *a, size_t n)
     double s = 0;
     for (size_t i = 0; i < n; i++) s += w[i] * a[i];
     return s;
+}
+
+float *th_slice_time(const float *x, sq_dims d, int per_t, int t0, int n)
+{
+    float *y = must(sq_alloc_floats((size_t)d.B * n * per_t));
+    for (int b = 0; b < d.B; b++)
+        memcpy(y + (size_t)b * n * per_t, x + ((size_t)b * d.T + t0) * per_t, (size_t)n * per_t * sizeof(float));
+    return y;
+}
+
+void th_put_time(float *x, sq_dims d, int per_t, int t0, int n, const float *y)
+{
+    for (int b = 0; b < d.B; b++)
+        memcpy(x + ((size_t)b * d.T + t0) * per_t, y + (size_t)b * n * per_t, (size_t)n * per_t * sizeof(float));
 }
 
 int th_finish(void)

@@ -44,6 +44,11 @@ void th_fd_grad(double (*loss)(void *ctx), void *ctx, double *x, size_t n, doubl
 /* Σ w_i a_i in double. */
 double th_dot(const double *w, const double *a, size_t n);
 
+/* Time slices of a [B, T, per_t] tensor (d.B, d.T give B, T): a new buffer
+ * holding rows [t0, t0+n) as [B, n, per_t], and the way back. */
+float *th_slice_time(const float *x, sq_dims d, int per_t, int t0, int n);
+void th_put_time(float *x, sq_dims d, int per_t, int t0, int n, const float *y);
+
 /* Prints "N passed, N failed" and returns the process exit status. */
 int th_finish(void);
 

@@ -163,21 +163,6 @@ int ot_check_grads(const ot_op *op, sq_dims d, const char *label, double tol)
 
 /* ---- state carrying ------------------------------------------------------ */
 
-/* Rows [t0, t0+n) of a [B,T,w] tensor as a [B,n,w] one (or back). */
-static void slice(float *dst, const float *src, sq_dims d, int w, int t0, int n, int to_full)
-{
-    for (int b = 0; b < d.B; b++) {
-        float *full = (float *)src, *part = dst;
-        if (to_full) {
-            full = dst;
-            part = (float *)src;
-        }
-        float *fr = full + ((size_t)b * d.T + t0) * w, *pr = part + (size_t)b * n * w;
-        if (to_full) memcpy(fr, pr, (size_t)n * w * sizeof(float));
-        else memcpy(pr, fr, (size_t)n * w * sizeof(float));
-    }
-}
-
 /* The inputs of rows [t0, t0+n): time-sliced tensors copied, fixed shared. */
 static void piece_inputs(const ot_op *op, sq_dims d, float **full, int t0, int n, float **part)
 {
@@ -186,8 +171,7 @@ static void piece_inputs(const ot_op *op, sq_dims d, float **full, int t0, int n
             part[i] = full[i];
             continue;
         }
-        part[i] = sq_alloc_floats((size_t)d.B * n * op->in[i].per_t);
-        slice(part[i], full[i], d, op->in[i].per_t, t0, n, 0);
+        part[i] = th_slice_time(full[i], d, op->in[i].per_t, t0, n);
     }
 }
 
@@ -229,7 +213,7 @@ int ot_check_carry(const ot_op *op, sq_dims d, int T1, const char *label)
         float *op_ = sq_alloc_floats((size_t)d.B * lens[p] * w);
         piece_inputs(op, d, x.in, t0, lens[p], part);
         rc |= op->fwd(dp, op->opts, part, s_pc, op_, s_pc); /* the state carried in place */
-        slice(o_pc, op_, d, w, t0, lens[p], 1);
+        th_put_time(o_pc, d, w, t0, lens[p], op_);
         free_piece(op, part);
         sq_free(op_);
     }
@@ -246,7 +230,7 @@ int ot_check_carry(const ot_op *op, sq_dims d, int T1, const char *label)
             float *o1 = sq_alloc_floats((size_t)d.B * w);
             piece_inputs(op, d, x.in, t, 1, part);
             rc |= op->step(d1, op->opts, part, s_st, o1);
-            slice(o_st, o1, d, w, t, 1, 1);
+            th_put_time(o_st, d, w, t, 1, o1);
             free_piece(op, part);
             sq_free(o1);
         }
@@ -276,10 +260,8 @@ int ot_check_carry(const ot_op *op, sq_dims d, int T1, const char *label)
     d2.T = d.T - T1;
     piece_inputs(op, d, x.in, 0, T1, p1);
     piece_inputs(op, d, x.in, T1, d.T - T1, p2);
-    float *otmp = sq_alloc_floats(no), *do1 = sq_alloc_floats((size_t)d.B * T1 * w),
-          *do2 = sq_alloc_floats((size_t)d.B * (d.T - T1) * w);
-    slice(do1, dout, d, w, 0, T1, 0);
-    slice(do2, dout, d, w, T1, d.T - T1, 0);
+    float *otmp = sq_alloc_floats(no), *do1 = th_slice_time(dout, d, w, 0, T1),
+          *do2 = th_slice_time(dout, d, w, T1, d.T - T1);
     rc |= op->fwd(d1, op->opts, p1, x.s0, otmp, smid);
     for (int i = 0; i < op->n_in; i++) {
         size_t n1 = op->in[i].per_t ? (size_t)d.B * T1 * op->in[i].per_t : op->in[i].fixed;
@@ -292,8 +274,8 @@ int ot_check_carry(const ot_op *op, sq_dims d, int T1, const char *label)
     double e = states_err(op, d, ds0p, ds0w);
     for (int i = 0; i < op->n_in; i++) {
         if (op->in[i].per_t) {
-            slice(gp[i], g1[i], d, op->in[i].per_t, 0, T1, 1);
-            slice(gp[i], g2[i], d, op->in[i].per_t, T1, d.T - T1, 1);
+            th_put_time(gp[i], d, op->in[i].per_t, 0, T1, g1[i]);
+            th_put_time(gp[i], d, op->in[i].per_t, T1, d.T - T1, g2[i]);
         } else
             for (size_t j = 0; j < op->in[i].fixed; j++) gp[i][j] = g1[i][j] + g2[i][j];
         e = fmax(e, th_rel_err_ff(gp[i], gw[i], in_size(&op->in[i], d)));

@@ -104,22 +104,9 @@ static void check_grads(sq_dims d, int L, int P)
     free_case(&c);
 }
 
-/* Rows [t0, t0+n) of a [B,T,H,w] tensor. */
-static float *slice_t(const float *x, sq_dims d, int w, int t0, int n)
-{
-    float *y = sq_alloc_floats((size_t)d.B * n * d.H * w);
-    size_t row = (size_t)d.H * w;
-    for (int b = 0; b < d.B; b++)
-        memcpy(y + (size_t)b * n * row, x + ((size_t)b * d.T + t0) * row, (size_t)n * row * sizeof(float));
-    return y;
-}
-
-static void put_t(float *x, sq_dims d, int w, int t0, int n, const float *y)
-{
-    size_t row = (size_t)d.H * w;
-    for (int b = 0; b < d.B; b++)
-        memcpy(x + ((size_t)b * d.T + t0) * row, y + (size_t)b * n * row, (size_t)n * row * sizeof(float));
-}
+/* Time slices of a [B,T,H,w] tensor. */
+static float *slice_t(const float *x, sq_dims d, int w, int t0, int n) { return th_slice_time(x, d, d.H * w, t0, n); }
+static void put_t(float *x, sq_dims d, int w, int t0, int n, const float *y) { th_put_time(x, d, d.H * w, t0, n, y); }
 
 /* A cache of capacity cap holding c's P cached positions. */
 static sq_attn_cache cache_copy(const acase *c, int cap)

@@ -209,22 +209,9 @@ static void check_grads(sq_dims d, int chunk, int ef)
 
 /* ---- state carrying ------------------------------------------------------ */
 
-/* Copies rows [t0, t0+n) of a [B,T,H,w] tensor into a [B,n,H,w] one. */
-static float *slice_t(const float *x, sq_dims d, int w, int t0, int n)
-{
-    float *y = sq_alloc_floats((size_t)d.B * n * d.H * w);
-    size_t row = (size_t)d.H * w;
-    for (int b = 0; b < d.B; b++)
-        memcpy(y + (size_t)b * n * row, x + ((size_t)b * d.T + t0) * row, (size_t)n * row * sizeof(float));
-    return y;
-}
-
-static void put_t(float *x, sq_dims d, int w, int t0, int n, const float *y)
-{
-    size_t row = (size_t)d.H * w;
-    for (int b = 0; b < d.B; b++)
-        memcpy(x + ((size_t)b * d.T + t0) * row, y + (size_t)b * n * row, (size_t)n * row * sizeof(float));
-}
+/* Time slices of a [B,T,H,w] tensor. */
+static float *slice_t(const float *x, sq_dims d, int w, int t0, int n) { return th_slice_time(x, d, d.H * w, t0, n); }
+static void put_t(float *x, sq_dims d, int w, int t0, int n, const float *y) { th_put_time(x, d, d.H * w, t0, n, y); }
 
 static sq_mlstm_in slice_in(const mcase *c, int t0, int n)
 {

@@ -53,19 +53,6 @@ static double *to_double(const float *x, size_t n)
     return y;
 }
 
-/* ‖a − ref‖₂/‖ref‖₂; infinity when anything is not finite. */
-static double rel_err(const float *a, const double *ref, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(ref[i])) return INFINITY;
-        double e = a[i] - ref[i];
-        num += e * e;
-        den += ref[i] * ref[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 static double max2(double a, double b) { return a > b || isnan(a) ? a : b; }
 
 /* Frees a NULL-terminated list of buffers. */
@@ -167,7 +154,7 @@ static double mlstm_check(void *p)
         ref_mlstm_fwd(d1, c->o.exp_forget, &in, NULL, out, &s1);
         /* S̄ is compared as is: both sides start from m = 0 and follow the
          * same stabilizer recursion, so their m and S̄ agree. */
-        err = max2(rel_err(c->out, out, sz(d1, d1.V)), rel_err(c->S, S, szs(d1)));
+        err = max2(sq_rel_err(c->out, out, sz(d1, d1.V)), sq_rel_err(c->S, S, szs(d1)));
     }
     void *b[] = {q, k, v, ig, fg, out, S, n, m};
     free_all(b, 9);
@@ -243,7 +230,7 @@ static double linattn_check(void *p)
     double err = INFINITY;
     if (q && k && v && out && S) {
         ref_linattn_fwd(d1, q, k, v, NULL, out, S);
-        err = max2(rel_err(c->out, out, sz(d1, d1.V)), rel_err(c->S, S, szs(d1)));
+        err = max2(sq_rel_err(c->out, out, sz(d1, d1.V)), sq_rel_err(c->S, S, szs(d1)));
     }
     void *b[] = {q, k, v, out, S};
     free_all(b, 5);
@@ -334,7 +321,7 @@ static double ssd_check(void *p)
     if (x && Bm && Cm && dt && bias && A && D && y && S) {
         ref_ssd_in in = {x, Bm, Cm, dt, bias, A, D};
         ref_ssd_fwd(d1, c->o.ngroups, &in, NULL, y, S);
-        err = max2(rel_err(c->y, y, sz(d1, d1.V)), rel_err(c->S, S, szs(d1)));
+        err = max2(sq_rel_err(c->y, y, sz(d1, d1.V)), sq_rel_err(c->S, S, szs(d1)));
     }
     void *b[] = {x, Bm, Cm, dt, bias, A, D, y, S};
     free_all(b, 9);
@@ -424,7 +411,7 @@ static double gdn_check(void *p)
     if (q && k && v && al && be && Al && bias && out && S) {
         ref_gdn_in in = {q, k, v, al, be, Al, bias};
         ref_gdn_fwd(d1, c->o.neg_eigval, c->o.qk_l2norm, &in, NULL, out, S);
-        err = max2(rel_err(c->out, out, sz(d1, d1.V)), rel_err(c->S, S, szs(d1)));
+        err = max2(sq_rel_err(c->out, out, sz(d1, d1.V)), sq_rel_err(c->S, S, szs(d1)));
     }
     void *b[] = {q, k, v, al, be, Al, bias, out, S};
     free_all(b, 9);
@@ -520,7 +507,7 @@ static double slstm_check(void *p)
         ref_slstm_in in = {gx, R, bias};
         ref_slstm_state s1 = {cc, n, m, h};
         ref_slstm_fwd(d1, c->o.exp_forget, &in, NULL, out, &s1);
-        err = max2(rel_err(c->out, out, sz(d1, d1.K)), rel_err(c->h, h, st));
+        err = max2(sq_rel_err(c->out, out, sz(d1, d1.K)), sq_rel_err(c->h, h, st));
     }
     void *b[] = {gx, R, bias, out, cc, n, m, h};
     free_all(b, 8);
@@ -599,7 +586,7 @@ static double attn_check(void *p)
     double err = INFINITY;
     if (q && k && v && out) {
         ref_attn_fwd(d1, q, k, v, 0, NULL, NULL, out);
-        err = rel_err(c->out, out, sz(d1, d1.V));
+        err = sq_rel_err(c->out, out, sz(d1, d1.V));
     }
     void *b[] = {q, k, v, out};
     free_all(b, 4);

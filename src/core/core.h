@@ -78,6 +78,11 @@ void sq_sgemm(int transA, int transB, int M, int N, int Kd, float alpha,
               const float *A, int lda, const float *Bm, int ldb, float beta,
               float *C, int ldc);
 
+/* ---- comparison ---------------------------------------------------------
+ * ‖a - ref‖₂ / ‖ref‖₂ (the absolute ‖a - ref‖₂ when ref is all zero), in
+ * double; INFINITY when any element of either is not finite. */
+double sq_rel_err(const float *a, const double *ref, size_t n);
+
 /* ---- text ------------------------------------------------------------------
  * Levenshtein distance between short strings (99 when either is longer than
  * 62 characters), for "did you mean" suggestions. */

@@ -1,5 +1,6 @@
 #include "core.h"
 
+#include <math.h>
 #include <string.h>
 
 int sq_edit_distance(const char *a, const char *b)
@@ -20,4 +21,16 @@ int sq_edit_distance(const char *a, const char *b)
         }
     }
     return row[m];
+}
+
+double sq_rel_err(const float *a, const double *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(ref[i])) return INFINITY;
+        double e = (double)a[i] - ref[i];
+        num += e * e;
+        den += ref[i] * ref[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
 }

@@ -125,6 +125,18 @@ static int check_in(const char *op, sq_dims d, const sq_gdn_opts *o, const sq_gd
 
 /* ---- per-head preparation --------------------------------------------------- */
 
+/* ‖q‖, ‖k‖ (with a 1e-12 floor under the root), or 1 when the op does not normalise. */
+static void qk_norms(const float *q, const float *k, int K, int on, double *nq, double *nk)
+{
+    double a = 0, b = 0;
+    for (int i = 0; i < K; i++) {
+        a += (double)q[i] * q[i];
+        b += (double)k[i] * k[i];
+    }
+    *nq = on ? sqrt(a + 1e-12) : 1.0;
+    *nk = on ? sqrt(b + 1e-12) : 1.0;
+}
+
 /* q̂ = q/(‖q‖√K), k̂ = k/‖k‖ (or only the 1/√K), g = -e^{A_log} softplus(α̃ + bias),
  * β = σ(β̃) (×2 with negative eigenvalues). */
 static void prepare_head(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, int b, int h, gdn_buf *w)
@@ -133,13 +145,8 @@ static void prepare_head(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, i
     for (int t = 0; t < d.T; t++) {
         size_t gi = ((size_t)b * d.T + t) * d.H + h;
         const float *q = in->q + gi * d.K, *k = in->k + gi * d.K;
-        double nq = 0, nk = 0;
-        for (int i = 0; i < d.K; i++) {
-            nq += (double)q[i] * q[i];
-            nk += (double)k[i] * k[i];
-        }
-        nq = o->qk_l2norm ? sqrt(nq + 1e-12) : 1.0;
-        nk = o->qk_l2norm ? sqrt(nk + 1e-12) : 1.0;
+        double nq, nk;
+        qk_norms(q, k, d.K, o->qk_l2norm, &nq, &nk);
         w->qn[t] = (float)nq;
         w->kn[t] = (float)nk;
         for (int i = 0; i < d.K; i++) {
@@ -383,6 +390,24 @@ static void load_state(const float *S0, size_t bh, sq_dims d, float *S)
     else memset(S, 0, kv * sizeof(float));
 }
 
+/* The head's chunks in order from its initial state: outputs into out
+ * ([B,T,H,V] rows) or, with out NULL, each chunk's incoming state into
+ * w->Ssave. Leaves the final state in w->S. */
+static void head_sweep(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float *S0, int b, int h, int L,
+                       float *out, gdn_buf *w)
+{
+    size_t ldv = (size_t)d.H * d.V, kv = (size_t)d.K * d.V, row = (size_t)b * d.T * d.H + h;
+    prepare_head(d, o, in, b, h, w);
+    load_state(S0, (size_t)b * d.H + h, d, w->S);
+    for (int t0 = 0, ci = 0; t0 < d.T; t0 += L, ci++) {
+        int Lc = d.T - t0 < L ? d.T - t0 : L;
+        size_t r0 = row + (size_t)t0 * d.H;
+        if (!out) memcpy(w->Ssave + (size_t)ci * kv, w->S, kv * sizeof(float));
+        chunk_forward(w, in->v + r0 * d.V, ldv, out ? out + r0 * d.V : w->tmpV, out ? ldv : (size_t)d.V, t0, Lc, d.K,
+                      d.V, w);
+    }
+}
+
 int sq_gdn_fwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float *S0, float *out, float *S1,
                float *work)
 {
@@ -394,19 +419,12 @@ int sq_gdn_fwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float
     float *owned, *ws = sq_work_or_alloc(work, sq_gdn_work_floats(d, o), &owned);
     if (!ws) return SQ_ENOMEM;
     int L = o->chunk < d.T ? o->chunk : d.T;
-    size_t ldv = (size_t)d.H * d.V, kv = (size_t)d.K * d.V;
+    size_t kv = (size_t)d.K * d.V;
 #pragma omp parallel for schedule(dynamic)
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
         gdn_buf w = head_buf(ws, d, L, 1, bh);
-        prepare_head(d, o, in, b, h, &w);
-        load_state(S0, (size_t)bh, d, w.S);
-        size_t row = (size_t)b * d.T * d.H + h;
-        for (int t0 = 0; t0 < d.T; t0 += L) {
-            int Lc = d.T - t0 < L ? d.T - t0 : L;
-            chunk_forward(&w, in->v + (row + (size_t)t0 * d.H) * d.V, ldv, out + (row + (size_t)t0 * d.H) * d.V, ldv,
-                          t0, Lc, d.K, d.V, &w);
-        }
+        head_sweep(d, o, in, S0, b, h, L, out, &w);
         if (S1) memcpy(S1 + (size_t)bh * kv, w.S, kv * sizeof(float));
     }
     sq_free(owned);
@@ -449,14 +467,8 @@ int sq_gdn_bwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float
     for (int bh = 0; bh < d.B * d.H; bh++) {
         int b = bh / d.H, h = bh % d.H;
         gdn_buf w = head_buf(ws, d, L, 1, bh);
-        prepare_head(d, o, in, b, h, &w);
-        load_state(S0, (size_t)bh, d, w.S);
+        head_sweep(d, o, in, S0, b, h, L, NULL, &w); /* each chunk's incoming state into Ssave */
         size_t row = (size_t)b * d.T * d.H + h;
-        for (int ci = 0; ci < nc; ci++) { /* forward sweep: each chunk's incoming state */
-            int t0 = ci * L, Lc = d.T - t0 < L ? d.T - t0 : L;
-            memcpy(w.Ssave + (size_t)ci * kv, w.S, kv * sizeof(float));
-            chunk_forward(&w, in->v + (row + (size_t)t0 * d.H) * d.V, ldv, w.tmpV, d.V, t0, Lc, d.K, d.V, &w);
-        }
         memset(w.dqh, 0, (size_t)d.T * d.K * sizeof(float));
         memset(w.dkh, 0, (size_t)d.T * d.K * sizeof(float));
         memset(w.dbeta, 0, (size_t)d.T * sizeof(float));
@@ -514,13 +526,8 @@ int sq_gdn_step(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, float *S, 
         int h = bh % d.H;
         const float *q = in->q + (size_t)bh * K, *k = in->k + (size_t)bh * K, *v = in->v + (size_t)bh * V;
         float *Sh = S + (size_t)bh * K * V, *y = out + (size_t)bh * V;
-        double nq = 0, nk = 0;
-        for (int i = 0; i < K; i++) {
-            nq += (double)q[i] * q[i];
-            nk += (double)k[i] * k[i];
-        }
-        nq = o->qk_l2norm ? sqrt(nq + 1e-12) : 1.0;
-        nk = o->qk_l2norm ? sqrt(nk + 1e-12) : 1.0;
+        double nq, nk;
+        qk_norms(q, k, K, o->qk_l2norm, &nq, &nk);
         double a = exp(-exp((double)in->A_log[h]) * sq_softplus((double)in->alpha[bh] + in->dt_bias[h]));
         double beta = (o->neg_eigval ? 2.0 : 1.0) * sq_sigmoid(in->beta[bh]);
         /* (U1) S = a S + k̂ (β (v - a Sᵀk̂))ᵀ,  (U3) o = Sᵀ q̂ */
