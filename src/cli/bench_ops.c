@@ -20,29 +20,58 @@
 static size_t sz(sq_dims d, int a) { return (size_t)d.B * d.T * d.H * a; } /* [B,T,H,a] */
 static size_t szs(sq_dims d) { return (size_t)d.B * d.H * d.K * d.V; }      /* [B,H,K,V] */
 
-/* Allocates n floats drawn from N(mean, std); *fail is set on failure. */
-static float *normal(sq_rng *r, size_t n, float mean, float std, int *fail)
+/* Every buffer a case allocates is recorded here, so one function frees
+ * any case; the struct of every case starts with it. */
+typedef struct {
+    float *list[32];
+    int n, fail;
+} buffers;
+
+static float *keep(buffers *m, float *p)
 {
-    float *x = sq_alloc_floats(n);
-    if (!x) *fail = 1;
-    else sq_rng_fill_normal(r, x, n, mean, std);
+    if (!p || m->n == 32) m->fail = 1;
+    if (m->n < 32) m->list[m->n++] = p;
+    return p;
+}
+
+/* n floats from N(mean, std) / U(lo, hi) / zeros, kept in m. */
+static float *normal(buffers *m, sq_rng *r, size_t n, float mean, float std)
+{
+    float *x = keep(m, sq_alloc_floats(n));
+    if (x) sq_rng_fill_normal(r, x, n, mean, std);
     return x;
 }
 
-static float *uniform(sq_rng *r, size_t n, float lo, float hi, int *fail)
+static float *uniform(buffers *m, sq_rng *r, size_t n, float lo, float hi)
 {
-    float *x = sq_alloc_floats(n);
-    if (!x) *fail = 1;
-    else sq_rng_fill_uniform(r, x, n, lo, hi);
+    float *x = keep(m, sq_alloc_floats(n));
+    if (x) sq_rng_fill_uniform(r, x, n, lo, hi);
     return x;
 }
 
-static float *zeros(size_t n, int *fail)
+static float *zeros(buffers *m, size_t n)
 {
-    float *x = sq_alloc_floats(n);
-    if (!x) *fail = 1;
-    else memset(x, 0, n * sizeof *x);
+    float *x = keep(m, sq_alloc_floats(n));
+    if (x) memset(x, 0, n * sizeof *x);
     return x;
+}
+
+static void case_destroy(void *p)
+{
+    buffers *m = p; /* the first member of every case */
+    if (!m) return;
+    for (int i = 0; i < m->n; i++) sq_free(m->list[i]);
+    free(m);
+}
+
+/* A case whose allocations all succeeded, or NULL (freed). */
+static void *case_ready(void *p)
+{
+    if (((buffers *)p)->fail) {
+        case_destroy(p);
+        return NULL;
+    }
+    return p;
 }
 
 static double *to_double(const float *x, size_t n)
@@ -73,50 +102,36 @@ static double flops_scalar_chunk(sq_dims d, int L)
 /* ---- mLSTM ------------------------------------------------------------- */
 
 typedef struct {
+    buffers mem;
     sq_dims d;
     sq_mlstm_opts o;
     float *q, *k, *v, *ig, *fg, *out, *S, *n, *m, *dout, *dq, *dk, *dv, *dig, *dfg, *work;
 } mlstm_case;
 
-static void mlstm_destroy(void *p)
-{
-    mlstm_case *c = p;
-    if (!c) return;
-    void *b[] = {c->q, c->k, c->v, c->ig, c->fg, c->out, c->S, c->n, c->m, c->dout,
-                 c->dq, c->dk, c->dv, c->dig, c->dfg, c->work};
-    free_all(b, (int)(sizeof b / sizeof *b));
-    free(c);
-}
-
 static void *mlstm_create(sq_dims d, int chunk, sq_rng *r)
 {
     mlstm_case *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    int f = 0;
     c->d = d;
     c->o = sq_mlstm_defaults();
     c->o.chunk = chunk;
-    c->q = normal(r, sz(d, d.K), 0, 1, &f);
-    c->k = normal(r, sz(d, d.K), 0, 1, &f);
-    c->v = normal(r, sz(d, d.V), 0, 1, &f);
-    c->ig = normal(r, sz(d, 1), 0, 1, &f);
-    c->fg = normal(r, sz(d, 1), 3, 1, &f); /* forget-gate bias ~3, as xLSTM initialises it */
-    c->out = zeros(sz(d, d.V), &f);
-    c->S = zeros(szs(d), &f);
-    c->n = zeros((size_t)d.B * d.H * d.K, &f);
-    c->m = zeros((size_t)d.B * d.H, &f);
-    c->dout = normal(r, sz(d, d.V), 0, 1, &f);
-    c->dq = zeros(sz(d, d.K), &f);
-    c->dk = zeros(sz(d, d.K), &f);
-    c->dv = zeros(sz(d, d.V), &f);
-    c->dig = zeros(sz(d, 1), &f);
-    c->dfg = zeros(sz(d, 1), &f);
-    c->work = zeros(sq_mlstm_work_floats(d, &c->o), &f);
-    if (f) {
-        mlstm_destroy(c);
-        return NULL;
-    }
-    return c;
+    c->q = normal(&c->mem, r, sz(d, d.K), 0, 1);
+    c->k = normal(&c->mem, r, sz(d, d.K), 0, 1);
+    c->v = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->ig = normal(&c->mem, r, sz(d, 1), 0, 1);
+    c->fg = normal(&c->mem, r, sz(d, 1), 3, 1); /* forget-gate bias ~3, as xLSTM initialises it */
+    c->out = zeros(&c->mem, sz(d, d.V));
+    c->S = zeros(&c->mem, szs(d));
+    c->n = zeros(&c->mem, (size_t)d.B * d.H * d.K);
+    c->m = zeros(&c->mem, (size_t)d.B * d.H);
+    c->dout = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->dq = zeros(&c->mem, sz(d, d.K));
+    c->dk = zeros(&c->mem, sz(d, d.K));
+    c->dv = zeros(&c->mem, sz(d, d.V));
+    c->dig = zeros(&c->mem, sz(d, 1));
+    c->dfg = zeros(&c->mem, sz(d, 1));
+    c->work = zeros(&c->mem, sq_mlstm_work_floats(d, &c->o));
+    return case_ready(c);
 }
 
 static int mlstm_fwd(void *p)
@@ -164,44 +179,31 @@ static double mlstm_check(void *p)
 /* ---- linear attention ---------------------------------------------------- */
 
 typedef struct {
+    buffers mem;
     sq_dims d;
     sq_linattn_opts o;
     float *q, *k, *v, *out, *S, *dout, *dq, *dk, *dv, *work;
 } linattn_case;
 
-static void linattn_destroy(void *p)
-{
-    linattn_case *c = p;
-    if (!c) return;
-    void *b[] = {c->q, c->k, c->v, c->out, c->S, c->dout, c->dq, c->dk, c->dv, c->work};
-    free_all(b, (int)(sizeof b / sizeof *b));
-    free(c);
-}
-
 static void *linattn_create(sq_dims d, int chunk, sq_rng *r)
 {
     linattn_case *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    int f = 0;
     c->d = d;
     c->o = sq_linattn_defaults();
     c->o.chunk = chunk;
     float s = 1.0f / sqrtf((float)d.K);
-    c->q = normal(r, sz(d, d.K), 0, s, &f);
-    c->k = normal(r, sz(d, d.K), 0, s, &f);
-    c->v = normal(r, sz(d, d.V), 0, 1, &f);
-    c->out = zeros(sz(d, d.V), &f);
-    c->S = zeros(szs(d), &f);
-    c->dout = normal(r, sz(d, d.V), 0, 1, &f);
-    c->dq = zeros(sz(d, d.K), &f);
-    c->dk = zeros(sz(d, d.K), &f);
-    c->dv = zeros(sz(d, d.V), &f);
-    c->work = zeros(sq_linattn_work_floats(d, &c->o), &f);
-    if (f) {
-        linattn_destroy(c);
-        return NULL;
-    }
-    return c;
+    c->q = normal(&c->mem, r, sz(d, d.K), 0, s);
+    c->k = normal(&c->mem, r, sz(d, d.K), 0, s);
+    c->v = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->out = zeros(&c->mem, sz(d, d.V));
+    c->S = zeros(&c->mem, szs(d));
+    c->dout = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->dq = zeros(&c->mem, sz(d, d.K));
+    c->dk = zeros(&c->mem, sz(d, d.K));
+    c->dv = zeros(&c->mem, sz(d, d.V));
+    c->work = zeros(&c->mem, sq_linattn_work_floats(d, &c->o));
+    return case_ready(c);
 }
 
 static int linattn_fwd(void *p)
@@ -240,54 +242,40 @@ static double linattn_check(void *p)
 /* ---- Mamba-2 SSD ------------------------------------------------------- */
 
 typedef struct {
+    buffers mem;
     sq_dims d;
     sq_ssd_opts o;
     float *x, *Bm, *Cm, *dt, *dt_bias, *A, *D, *y, *S, *dy;
     float *dx, *dBm, *dCm, *ddt, *ddt_bias, *dA, *dD, *work;
 } ssd_case;
 
-static void ssd_destroy(void *p)
-{
-    ssd_case *c = p;
-    if (!c) return;
-    void *b[] = {c->x, c->Bm, c->Cm, c->dt, c->dt_bias, c->A, c->D, c->y, c->S, c->dy,
-                 c->dx, c->dBm, c->dCm, c->ddt, c->ddt_bias, c->dA, c->dD, c->work};
-    free_all(b, (int)(sizeof b / sizeof *b));
-    free(c);
-}
-
 static void *ssd_create(sq_dims d, int chunk, sq_rng *r)
 {
     ssd_case *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    int f = 0;
     c->d = d;
     c->o = sq_ssd_defaults();
     c->o.chunk = chunk;
     size_t bg = (size_t)d.B * d.T * c->o.ngroups * d.K;
-    c->x = normal(r, sz(d, d.V), 0, 1, &f);
-    c->Bm = normal(r, bg, 0, 1, &f);
-    c->Cm = normal(r, bg, 0, 1, &f);
-    c->dt = normal(r, sz(d, 1), 0, 1, &f);
-    c->dt_bias = uniform(r, d.H, -4.6f, -2.3f, &f); /* softplus⁻¹ of Δ ∈ [0.01, 0.1], mamba's init */
-    c->A = uniform(r, d.H, -16, -1, &f);             /* A = −exp(A_log), A_log = log U(1,16) */
-    c->D = normal(r, d.H, 1, 0.1f, &f);
-    c->y = zeros(sz(d, d.V), &f);
-    c->S = zeros(szs(d), &f);
-    c->dy = normal(r, sz(d, d.V), 0, 1, &f);
-    c->dx = zeros(sz(d, d.V), &f);
-    c->dBm = zeros(bg, &f);
-    c->dCm = zeros(bg, &f);
-    c->ddt = zeros(sz(d, 1), &f);
-    c->ddt_bias = zeros(d.H, &f);
-    c->dA = zeros(d.H, &f);
-    c->dD = zeros(d.H, &f);
-    c->work = zeros(sq_ssd_work_floats(d, &c->o), &f);
-    if (f) {
-        ssd_destroy(c);
-        return NULL;
-    }
-    return c;
+    c->x = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->Bm = normal(&c->mem, r, bg, 0, 1);
+    c->Cm = normal(&c->mem, r, bg, 0, 1);
+    c->dt = normal(&c->mem, r, sz(d, 1), 0, 1);
+    c->dt_bias = uniform(&c->mem, r, d.H, -4.6f, -2.3f); /* softplus⁻¹ of Δ ∈ [0.01, 0.1], mamba's init */
+    c->A = uniform(&c->mem, r, d.H, -16, -1);             /* A = −exp(A_log), A_log = log U(1,16) */
+    c->D = normal(&c->mem, r, d.H, 1, 0.1f);
+    c->y = zeros(&c->mem, sz(d, d.V));
+    c->S = zeros(&c->mem, szs(d));
+    c->dy = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->dx = zeros(&c->mem, sz(d, d.V));
+    c->dBm = zeros(&c->mem, bg);
+    c->dCm = zeros(&c->mem, bg);
+    c->ddt = zeros(&c->mem, sz(d, 1));
+    c->ddt_bias = zeros(&c->mem, d.H);
+    c->dA = zeros(&c->mem, d.H);
+    c->dD = zeros(&c->mem, d.H);
+    c->work = zeros(&c->mem, sq_ssd_work_floats(d, &c->o));
+    return case_ready(c);
 }
 
 static int ssd_fwd(void *p)
@@ -331,53 +319,39 @@ static double ssd_check(void *p)
 /* ---- Gated DeltaNet ------------------------------------------------------ */
 
 typedef struct {
+    buffers mem;
     sq_dims d;
     sq_gdn_opts o;
     float *q, *k, *v, *alpha, *beta, *A_log, *dt_bias, *out, *S, *dout;
     float *dq, *dk, *dv, *dalpha, *dbeta, *dA_log, *ddt_bias, *work;
 } gdn_case;
 
-static void gdn_destroy(void *p)
-{
-    gdn_case *c = p;
-    if (!c) return;
-    void *b[] = {c->q, c->k, c->v, c->alpha, c->beta, c->A_log, c->dt_bias, c->out, c->S, c->dout,
-                 c->dq, c->dk, c->dv, c->dalpha, c->dbeta, c->dA_log, c->ddt_bias, c->work};
-    free_all(b, (int)(sizeof b / sizeof *b));
-    free(c);
-}
-
 static void *gdn_create(sq_dims d, int chunk, sq_rng *r)
 {
     gdn_case *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    int f = 0;
     c->d = d;
     c->o = sq_gdn_defaults();
     c->o.chunk = chunk;
-    c->q = normal(r, sz(d, d.K), 0, 1, &f);
-    c->k = normal(r, sz(d, d.K), 0, 1, &f);
-    c->v = normal(r, sz(d, d.V), 0, 1, &f);
-    c->alpha = normal(r, sz(d, 1), 0, 1, &f);
-    c->beta = normal(r, sz(d, 1), 0, 1, &f);
-    c->A_log = uniform(r, d.H, 0, 2.77f, &f);        /* log U(1,16), as GDN initialises it */
-    c->dt_bias = uniform(r, d.H, -4.6f, -2.3f, &f);
-    c->out = zeros(sz(d, d.V), &f);
-    c->S = zeros(szs(d), &f);
-    c->dout = normal(r, sz(d, d.V), 0, 1, &f);
-    c->dq = zeros(sz(d, d.K), &f);
-    c->dk = zeros(sz(d, d.K), &f);
-    c->dv = zeros(sz(d, d.V), &f);
-    c->dalpha = zeros(sz(d, 1), &f);
-    c->dbeta = zeros(sz(d, 1), &f);
-    c->dA_log = zeros(d.H, &f);
-    c->ddt_bias = zeros(d.H, &f);
-    c->work = zeros(sq_gdn_work_floats(d, &c->o), &f);
-    if (f) {
-        gdn_destroy(c);
-        return NULL;
-    }
-    return c;
+    c->q = normal(&c->mem, r, sz(d, d.K), 0, 1);
+    c->k = normal(&c->mem, r, sz(d, d.K), 0, 1);
+    c->v = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->alpha = normal(&c->mem, r, sz(d, 1), 0, 1);
+    c->beta = normal(&c->mem, r, sz(d, 1), 0, 1);
+    c->A_log = uniform(&c->mem, r, d.H, 0, 2.77f);        /* log U(1,16), as GDN initialises it */
+    c->dt_bias = uniform(&c->mem, r, d.H, -4.6f, -2.3f);
+    c->out = zeros(&c->mem, sz(d, d.V));
+    c->S = zeros(&c->mem, szs(d));
+    c->dout = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->dq = zeros(&c->mem, sz(d, d.K));
+    c->dk = zeros(&c->mem, sz(d, d.K));
+    c->dv = zeros(&c->mem, sz(d, d.V));
+    c->dalpha = zeros(&c->mem, sz(d, 1));
+    c->dbeta = zeros(&c->mem, sz(d, 1));
+    c->dA_log = zeros(&c->mem, d.H);
+    c->ddt_bias = zeros(&c->mem, d.H);
+    c->work = zeros(&c->mem, sq_gdn_work_floats(d, &c->o));
+    return case_ready(c);
 }
 
 static int gdn_fwd(void *p)
@@ -431,47 +405,34 @@ static double flops_gdn(sq_dims d, int L)
 /* ---- sLSTM ----------------------------------------------------------- */
 
 typedef struct {
+    buffers mem;
     sq_dims d;
     sq_slstm_opts o;
     float *gx, *R, *bias, *out, *c, *n, *m, *h, *dout, *dgx, *dR, *dbias, *work;
 } slstm_case;
 
-static void slstm_destroy(void *p)
-{
-    slstm_case *c = p;
-    if (!c) return;
-    void *b[] = {c->gx, c->R, c->bias, c->out, c->c, c->n, c->m, c->h, c->dout, c->dgx, c->dR, c->dbias, c->work};
-    free_all(b, (int)(sizeof b / sizeof *b));
-    free(c);
-}
-
 static void *slstm_create(sq_dims d, int chunk, sq_rng *r)
 {
     slstm_case *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    int f = 0;
     d.V = d.K; /* sLSTM cells: one width per head */
     c->d = d;
     c->o = sq_slstm_defaults();
     size_t st = (size_t)d.B * d.H * d.K, nr = (size_t)d.H * 4 * d.K * d.K;
-    c->gx = normal(r, sz(d, 4 * d.K), 0, 1, &f);
-    c->R = normal(r, nr, 0, 1.0f / sqrtf((float)d.K), &f);
-    c->bias = normal(r, (size_t)d.H * 4 * d.K, 0, 0.1f, &f);
-    c->out = zeros(sz(d, d.K), &f);
-    c->c = zeros(st, &f);
-    c->n = zeros(st, &f);
-    c->m = zeros(st, &f);
-    c->h = zeros(st, &f);
-    c->dout = normal(r, sz(d, d.K), 0, 1, &f);
-    c->dgx = zeros(sz(d, 4 * d.K), &f);
-    c->dR = zeros(nr, &f);
-    c->dbias = zeros((size_t)d.H * 4 * d.K, &f);
-    c->work = zeros(sq_slstm_work_floats(d, &c->o), &f);
-    if (f) {
-        slstm_destroy(c);
-        return NULL;
-    }
-    return c;
+    c->gx = normal(&c->mem, r, sz(d, 4 * d.K), 0, 1);
+    c->R = normal(&c->mem, r, nr, 0, 1.0f / sqrtf((float)d.K));
+    c->bias = normal(&c->mem, r, (size_t)d.H * 4 * d.K, 0, 0.1f);
+    c->out = zeros(&c->mem, sz(d, d.K));
+    c->c = zeros(&c->mem, st);
+    c->n = zeros(&c->mem, st);
+    c->m = zeros(&c->mem, st);
+    c->h = zeros(&c->mem, st);
+    c->dout = normal(&c->mem, r, sz(d, d.K), 0, 1);
+    c->dgx = zeros(&c->mem, sz(d, 4 * d.K));
+    c->dR = zeros(&c->mem, nr);
+    c->dbias = zeros(&c->mem, (size_t)d.H * 4 * d.K);
+    c->work = zeros(&c->mem, sq_slstm_work_floats(d, &c->o));
+    return case_ready(c);
 }
 
 static int slstm_fwd(void *p)
@@ -524,42 +485,29 @@ static double flops_slstm(sq_dims d, int L)
 /* ---- causal softmax attention ------------------------------------------- */
 
 typedef struct {
+    buffers mem;
     sq_dims d;
     sq_attn_opts o;
     float *q, *k, *v, *out, *dout, *dq, *dk, *dv, *work;
 } attn_case;
 
-static void attn_destroy(void *p)
-{
-    attn_case *c = p;
-    if (!c) return;
-    void *b[] = {c->q, c->k, c->v, c->out, c->dout, c->dq, c->dk, c->dv, c->work};
-    free_all(b, (int)(sizeof b / sizeof *b));
-    free(c);
-}
-
 static void *attn_create(sq_dims d, int chunk, sq_rng *r)
 {
     attn_case *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    int f = 0;
     c->d = d;
     c->o = sq_attn_defaults();
     c->o.chunk = chunk;
-    c->q = normal(r, sz(d, d.K), 0, 1, &f);
-    c->k = normal(r, sz(d, d.K), 0, 1, &f);
-    c->v = normal(r, sz(d, d.V), 0, 1, &f);
-    c->out = zeros(sz(d, d.V), &f);
-    c->dout = normal(r, sz(d, d.V), 0, 1, &f);
-    c->dq = zeros(sz(d, d.K), &f);
-    c->dk = zeros(sz(d, d.K), &f);
-    c->dv = zeros(sz(d, d.V), &f);
-    c->work = zeros(sq_attn_work_floats(d, &c->o), &f);
-    if (f) {
-        attn_destroy(c);
-        return NULL;
-    }
-    return c;
+    c->q = normal(&c->mem, r, sz(d, d.K), 0, 1);
+    c->k = normal(&c->mem, r, sz(d, d.K), 0, 1);
+    c->v = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->out = zeros(&c->mem, sz(d, d.V));
+    c->dout = normal(&c->mem, r, sz(d, d.V), 0, 1);
+    c->dq = zeros(&c->mem, sz(d, d.K));
+    c->dk = zeros(&c->mem, sz(d, d.K));
+    c->dv = zeros(&c->mem, sz(d, d.V));
+    c->work = zeros(&c->mem, sq_attn_work_floats(d, &c->o));
+    return case_ready(c);
 }
 
 static int attn_fwd(void *p)
@@ -603,16 +551,16 @@ static double flops_attn(sq_dims d, int L)
 
 const bench_op bench_ops[] = {
     {"mlstm", "B·T·H·(2L(K+V) + 4KV): chunk tiles QKᵀ, PV over full L×L, plus Q·S and the state update",
-     flops_scalar_chunk, mlstm_create, mlstm_fwd, mlstm_fwdbwd, mlstm_check, mlstm_destroy},
+     flops_scalar_chunk, mlstm_create, mlstm_fwd, mlstm_fwdbwd, mlstm_check, case_destroy},
     {"slstm", "B·T·H·(8K² + 30K): recurrent R·h for four gates plus the gate math",
-     flops_slstm, slstm_create, slstm_fwd, slstm_fwdbwd, slstm_check, slstm_destroy},
+     flops_slstm, slstm_create, slstm_fwd, slstm_fwdbwd, slstm_check, case_destroy},
     {"ssd", "B·T·H·(2L(K+V) + 4KV), as mlstm", flops_scalar_chunk, ssd_create, ssd_fwd, ssd_fwdbwd, ssd_check,
-     ssd_destroy},
+     case_destroy},
     {"gdn", "B·T·H·(4L(K+V) + 2LK + 6KV + L²/3): scalar-chunk work plus KKᵀ, W, U, W·S, the triangular solve",
-     flops_gdn, gdn_create, gdn_fwd, gdn_fwdbwd, gdn_check, gdn_destroy},
+     flops_gdn, gdn_create, gdn_fwd, gdn_fwdbwd, gdn_check, case_destroy},
     {"attn", "B·H·T(T+1)(K+V): causal scores and weighted sum", flops_attn, attn_create, attn_fwd, attn_fwdbwd,
-     attn_check, attn_destroy},
+     attn_check, case_destroy},
     {"linattn", "B·T·H·(2L(K+V) + 4KV), as mlstm", flops_scalar_chunk, linattn_create, linattn_fwd,
-     linattn_fwdbwd, linattn_check, linattn_destroy},
+     linattn_fwdbwd, linattn_check, case_destroy},
 };
 const int bench_nops = (int)(sizeof bench_ops / sizeof bench_ops[0]);
