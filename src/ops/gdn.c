@@ -128,10 +128,10 @@ static int check_in(const char *op, sq_dims d, const sq_gdn_opts *o, const sq_gd
 /* ‖q‖, ‖k‖ (with a 1e-12 floor under the root), or 1 when the op does not normalise. */
 static void qk_norms(const float *q, const float *k, int K, int on, double *nq, double *nk)
 {
-    double a = 0, b = 0;
+    float a = 0, b = 0; /* K terms of one sign: float sums are accurate enough */
     for (int i = 0; i < K; i++) {
-        a += (double)q[i] * q[i];
-        b += (double)k[i] * k[i];
+        a += q[i] * q[i];
+        b += k[i] * k[i];
     }
     *nq = on ? sqrt(a + 1e-12) : 1.0;
     *nk = on ? sqrt(b + 1e-12) : 1.0;
@@ -149,9 +149,10 @@ static void prepare_head(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, i
         qk_norms(q, k, d.K, o->qk_l2norm, &nq, &nk);
         w->qn[t] = (float)nq;
         w->kn[t] = (float)nk;
+        float sq = (float)(qs / nq), sk = (float)(1.0 / nk);
         for (int i = 0; i < d.K; i++) {
-            w->qh[(size_t)t * d.K + i] = (float)(q[i] * qs / nq);
-            w->kh[(size_t)t * d.K + i] = (float)(k[i] / nk);
+            w->qh[(size_t)t * d.K + i] = q[i] * sq;
+            w->kh[(size_t)t * d.K + i] = k[i] * sk;
         }
         w->g[t] = (float)(-ea * sq_softplus((double)in->alpha[gi] + in->dt_bias[h]));
         w->beta[t] = (float)((o->neg_eigval ? 2.0 : 1.0) * sq_sigmoid(in->beta[gi]));
@@ -438,10 +439,10 @@ static void l2norm_backward(const float *x, const float *dxh, float nrm, double 
         for (int i = 0; i < K; i++) dx[i] = (float)(s * dxh[i]);
         return;
     }
-    double dot = 0;
-    for (int i = 0; i < K; i++) dot += (double)x[i] * dxh[i];
-    dot /= nrm;
-    for (int i = 0; i < K; i++) dx[i] = (float)(s * (dxh[i] - x[i] / nrm * dot) / nrm);
+    float dot = 0, inv = 1.0f / nrm;
+    for (int i = 0; i < K; i++) dot += x[i] * dxh[i];
+    float a = (float)s * inv, b = dot * inv * inv; /* dx = s/‖x‖ (dx̂ - x (x·dx̂)/‖x‖²) */
+    for (int i = 0; i < K; i++) dx[i] = a * (dxh[i] - x[i] * b);
 }
 
 int sq_gdn_bwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float *S0, const float *dout,
