@@ -3,7 +3,7 @@
 
 CC      ?= gcc
 ARCH    ?= -march=native
-OPT     ?= -O2
+OPT     ?= -O3
 BUILD   ?= build
 BLASINC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
 BLASLIB ?= /usr/lib/x86_64-linux-gnu/openblas-openmp

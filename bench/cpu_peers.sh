@@ -20,7 +20,7 @@ IFS=, read -r B T H D <<<"$shape"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "== subq ($threads threads)"
-./subq bench ops --ops mlstm,ssd,gdn --B "$B" --T "$T" --H "$H" --K "$D" --V "$D" --threads "$threads" \
+./subq bench ops --ops mlstm,ssd,gdn --B "$B" --T "$T" --H "$H" --K "$D" --V "$D" --threads "$threads" --reps 7 \
     --json "$tmp/subq.json"
 echo "== peers, PyTorch $( /usr/bin/python3 -c 'import torch; print(torch.__version__)') ($threads threads)"
 OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads SHAPE=$shape PEERS_DIR=.peers \
