@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "params.h"
+#include "../core/params.h"
 
 /* m, v: NULL to save no optimizer state (then step and rng are not kept). */
 int sq_ckpt_save(const char *dir, const char *config_json, const sq_params *ps, const float *m, const float *v,

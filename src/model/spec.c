@@ -6,10 +6,8 @@
 
 #include "../core/core.h"
 
-static const char *const block_names[SQ_BLOCK_NTYPES] = {"mlstm", "slstm", "mamba2", "gdn", "attn"};
 static const char *const block_short[SQ_BLOCK_NTYPES] = {"m", "s", "mamba2", "gdn", "attn"};
 
-const char *sq_block_name(sq_block_type t) { return t < SQ_BLOCK_NTYPES ? block_names[t] : "?"; }
 
 /* SQ_EINVAL with the spec and a caret under position pos. */
 static int spec_error(const char *spec, size_t pos, const char *what)

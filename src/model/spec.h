@@ -12,7 +12,7 @@
 #ifndef SUBQ_MODEL_SPEC_H
 #define SUBQ_MODEL_SPEC_H
 
-typedef enum { SQ_BLOCK_MLSTM, SQ_BLOCK_SLSTM, SQ_BLOCK_MAMBA2, SQ_BLOCK_GDN, SQ_BLOCK_ATTN, SQ_BLOCK_NTYPES } sq_block_type;
+#include "../blocks/block.h"
 
 enum { SQ_SPEC_MAX_DEPTH = 1024 };
 
@@ -25,8 +25,6 @@ typedef struct {
  * On a syntax error: SQ_EINVAL, and sq_last_error() shows the spec with a
  * caret under the bad character. */
 int sq_spec_parse(const char *spec, int depth, sq_spec *out);
-/* "mlstm", "slstm", "mamba2", "gdn", "attn". */
-const char *sq_block_name(sq_block_type t);
 /* Writes the canonical list form ("m,m,s,...") of a parsed spec. */
 void sq_spec_format(const sq_spec *s, char *buf, int n);
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/core.h"
+#include "core.h"
 
 int sq_params_add(sq_params *ps, const char *name, int ndim, const int64_t *shape, int decay)
 {

@@ -1,0 +1,51 @@
+/* Pre-norm residual blocks (DESIGN.md §3): a sequence mixer, and for most
+ * types a SwiGLU channel mixer, each added to the residual stream.
+ * Rows are the B·T positions of [B, T, D] activations.
+ *
+ * Life of a block: sq_block_register declares its parameters (named
+ * "blocks.<i>.<what>") in the model's registry; sq_block_init draws them;
+ * sq_block_fwd maps x_in -> x_out saving what the backward needs in `acts`
+ * (sq_block_act_floats of them), using `work` as scratch; sq_block_bwd
+ * maps dx_out -> dx_in and accumulates parameter gradients (+=). */
+#ifndef SUBQ_BLOCKS_BLOCK_H
+#define SUBQ_BLOCKS_BLOCK_H
+
+#include <stddef.h>
+
+#include "../core/core.h"
+#include "../core/params.h"
+
+typedef enum { SQ_BLOCK_MLSTM, SQ_BLOCK_SLSTM, SQ_BLOCK_MAMBA2, SQ_BLOCK_GDN, SQ_BLOCK_ATTN, SQ_BLOCK_NTYPES } sq_block_type;
+
+/* "mlstm", "slstm", "mamba2", "gdn", "attn". */
+const char *sq_block_name(sq_block_type t);
+
+typedef struct {
+    int D;      /* model width */
+    int H;      /* heads */
+    int K, V;   /* key and value width per head (sLSTM: K = V = D/H) */
+    int F;      /* SwiGLU hidden width */
+    int chunk;  /* chunk length of the chunkwise operators */
+} sq_block_cfg;
+
+enum { SQ_BLOCK_MAXP = 16 };
+
+typedef struct {
+    sq_block_type type;
+    sq_block_cfg c;
+    int p[SQ_BLOCK_MAXP]; /* indices of its parameters in the registry */
+    int np;
+} sq_block;
+
+int sq_block_register(sq_block *b, sq_block_type type, const sq_block_cfg *c, int index, sq_params *ps);
+/* Published initialisations (see each block's file); output projections
+ * are scaled by 1/√(2·depth) as in GPT-2. */
+void sq_block_init(const sq_block *b, sq_params *ps, sq_rng *r, int depth);
+size_t sq_block_act_floats(const sq_block *b, int B, int T);
+size_t sq_block_work_floats(const sq_block *b, int B, int T);
+int sq_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x_in, float *x_out, float *acts,
+                 float *work);
+int sq_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x_in, const float *acts,
+                 const float *dx_out, float *dx_in, float *work);
+
+#endif

@@ -1,0 +1,106 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "../layers/act.h"
+#include "../layers/linear.h"
+#include "../layers/norm.h"
+#include "internal.h"
+
+int blk_add(sq_block *b, sq_params *ps, int index, const char *what, int64_t d0, int64_t d1, int decay)
+{
+    char name[SQ_PARAM_NAME];
+    int64_t shape[2] = {d0, d1};
+    if (b->np == SQ_BLOCK_MAXP) return sq_fail(SQ_EINVAL, "block %d: too many parameters", index);
+    snprintf(name, sizeof name, "blocks.%d.%s", index, what);
+    int rc = sq_params_add(ps, name, d1 ? 2 : 1, shape, decay);
+    if (!rc) b->p[b->np++] = ps->n - 1;
+    return rc;
+}
+
+float *blk_w(const sq_block *b, const sq_params *ps, int slot) { return ps->data + ps->p[b->p[slot]].off; }
+float *blk_g(const sq_block *b, const sq_params *ps, int slot) { return ps->grad + ps->p[b->p[slot]].off; }
+size_t blk_n(const sq_block *b, const sq_params *ps, int slot) { return ps->p[b->p[slot]].n; }
+
+void blk_normal(const sq_block *b, sq_params *ps, int slot, sq_rng *r, float std)
+{
+    sq_rng_fill_normal(r, blk_w(b, ps, slot), blk_n(b, ps, slot), 0, std);
+}
+
+void blk_const(const sq_block *b, sq_params *ps, int slot, float v)
+{
+    float *w = blk_w(b, ps, slot);
+    for (size_t i = 0; i < blk_n(b, ps, slot); i++) w[i] = v;
+}
+
+/* ---- SwiGLU channel mixer -------------------------------------------------- */
+
+int mlp_register(sq_block *b, sq_params *ps, int index)
+{
+    int D = b->c.D, F = b->c.F, rc;
+    if ((rc = blk_add(b, ps, index, "norm2.weight", D, 0, 0)) || (rc = blk_add(b, ps, index, "mlp.w1", F, D, 1)) ||
+        (rc = blk_add(b, ps, index, "mlp.w3", F, D, 1)) || (rc = blk_add(b, ps, index, "mlp.w2", D, F, 1)))
+        return rc;
+    return SQ_OK;
+}
+
+void mlp_init(const sq_block *b, sq_params *ps, int slot, sq_rng *r, float out_std)
+{
+    blk_const(b, ps, slot, 1.0f);
+    blk_normal(b, ps, slot + 1, r, 0.02f);
+    blk_normal(b, ps, slot + 2, r, 0.02f);
+    blk_normal(b, ps, slot + 3, r, out_std);
+}
+
+/* acts: h [N,D], rstd [N], a, g, s [N,F] */
+size_t mlp_act_floats(const sq_block_cfg *c, size_t N) { return N * c->D + N + 3 * N * c->F; }
+
+int mlp_fwd(const sq_block *b, const sq_params *ps, int slot, int N, const float *x, float *out, float *acts)
+{
+    int D = b->c.D, F = b->c.F, rc;
+    float *h = acts, *r = h + (size_t)N * D, *a = r + N, *g = a + (size_t)N * F, *s = g + (size_t)N * F;
+    if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, slot), NULL, h, NULL, r)) ||
+        (rc = sq_linear_fwd(N, D, F, h, blk_w(b, ps, slot + 1), NULL, a)) ||
+        (rc = sq_linear_fwd(N, D, F, h, blk_w(b, ps, slot + 2), NULL, g)) || (rc = sq_swiglu_fwd((size_t)N * F, a, g, s)))
+        return rc;
+    if (out != x) memcpy(out, x, (size_t)N * D * sizeof(float));
+    sq_sgemm(0, 1, N, D, F, 1, s, F, blk_w(b, ps, slot + 3), F, 1, out, D); /* out = x + s W2ᵀ */
+    return SQ_OK;
+}
+
+/* work: ds, da, dg [N,F], dh [N,D] */
+int mlp_bwd(const sq_block *b, sq_params *ps, int slot, int N, const float *x, const float *acts, const float *dout,
+            float *dx, float *work)
+{
+    int D = b->c.D, F = b->c.F, rc;
+    const float *h = acts, *r = h + (size_t)N * D, *a = r + N, *g = a + (size_t)N * F, *s = g + (size_t)N * F;
+    float *ds = work, *da = ds + (size_t)N * F, *dg = da + (size_t)N * F, *dh = dg + (size_t)N * F;
+    if ((rc = sq_linear_bwd(N, F, D, s, blk_w(b, ps, slot + 3), dout, ds, blk_g(b, ps, slot + 3), NULL)) ||
+        (rc = sq_swiglu_bwd((size_t)N * F, a, g, ds, da, dg)) ||
+        (rc = sq_linear_bwd(N, D, F, h, blk_w(b, ps, slot + 1), da, dh, blk_g(b, ps, slot + 1), NULL)))
+        return rc;
+    sq_sgemm(0, 0, N, D, F, 1, dg, F, blk_w(b, ps, slot + 2), D, 1, dh, D); /* dh += dg W3 */
+    sq_sgemm(1, 0, F, D, N, 1, dg, F, h, D, 1, blk_g(b, ps, slot + 2), D);  /* dW3 += dgᵀ h */
+    if ((rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, slot), NULL, r, dh, dx, blk_g(b, ps, slot), NULL))) return rc;
+    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dout[i]; /* residual */
+    return SQ_OK;
+}
+
+void lin_bwd_acc(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
+                 float *db)
+{
+    sq_sgemm(0, 0, N, in, out, 1, dy, out, W, in, 1, dx, in); /* dx += dy W */
+    sq_sgemm(1, 0, out, in, N, 1, dy, out, x, in, 1, dW, in); /* dW += dyᵀ x */
+    if (db)
+        for (int o = 0; o < out; o++) {
+            double s = 0;
+            for (int n = 0; n < N; n++) s += dy[(size_t)n * out + o];
+            db[o] += (float)s;
+        }
+}
+
+float *blk_take(float **p, size_t n)
+{
+    float *r = *p;
+    *p += (n + 15) / 16 * 16;
+    return r;
+}

@@ -1,0 +1,36 @@
+/* Shared pieces of the block files: parameter access and the SwiGLU
+ * channel mixer. Not part of the public API. */
+#ifndef SUBQ_BLOCKS_INTERNAL_H
+#define SUBQ_BLOCKS_INTERNAL_H
+
+#include "block.h"
+
+#define SQ_NORM_EPS 1e-5f
+
+/* Registers blocks.<index>.<what> with shape [d0] (d1 = 0) or [d0, d1]. */
+int blk_add(sq_block *b, sq_params *ps, int index, const char *what, int64_t d0, int64_t d1, int decay);
+float *blk_w(const sq_block *b, const sq_params *ps, int slot);
+float *blk_g(const sq_block *b, const sq_params *ps, int slot);
+size_t blk_n(const sq_block *b, const sq_params *ps, int slot);
+/* Fills a parameter with N(0, std), or a constant. */
+void blk_normal(const sq_block *b, sq_params *ps, int slot, sq_rng *r, float std);
+void blk_const(const sq_block *b, sq_params *ps, int slot, float v);
+
+/* The channel mixer out = x + W2 (SiLU(W1 h) ⊙ W3 h), h = RMSNorm(x),
+ * parameters in 4 slots from `slot`: norm weight [D], W1, W3 [F, D], W2 [D, F]. */
+int mlp_register(sq_block *b, sq_params *ps, int index);
+void mlp_init(const sq_block *b, sq_params *ps, int slot, sq_rng *r, float out_std);
+size_t mlp_act_floats(const sq_block_cfg *c, size_t N);
+int mlp_fwd(const sq_block *b, const sq_params *ps, int slot, int N, const float *x, float *out, float *acts);
+/* dout -> dx (written; includes the residual path). */
+int mlp_bwd(const sq_block *b, sq_params *ps, int slot, int N, const float *x, const float *acts, const float *dout,
+            float *dx, float *work);
+
+
+
+/* Backward of y = x Wᵀ + b accumulating into dx (+=) as well as dW, db. */
+void lin_bwd_acc(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
+                 float *db);
+/* Floats from a bump pointer (16-float aligned). */
+float *blk_take(float **p, size_t n);
+#endif

@@ -1,0 +1,157 @@
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../layers/embed.h"
+#include "../layers/linear.h"
+#include "../layers/norm.h"
+
+#define NORM_EPS 1e-5f
+
+static int round8(int x) { return (x + 7) / 8 * 8; }
+
+static float *param(const sq_model *m, int idx) { return m->ps.data + m->ps.p[idx].off; }
+static float *grad(const sq_model *m, int idx) { return m->ps.grad + m->ps.p[idx].off; }
+
+static int add(sq_model *m, const char *name, int64_t d0, int64_t d1, int decay, int *idx)
+{
+    int64_t shape[2] = {d0, d1};
+    int rc = sq_params_add(&m->ps, name, d1 ? 2 : 1, shape, decay);
+    *idx = m->ps.n - 1;
+    return rc;
+}
+
+int sq_model_build(sq_model *m, const sq_model_cfg *c)
+{
+    int rc;
+    memset(m, 0, sizeof *m);
+    if ((rc = sq_check_ptr("model", "config", c))) return rc;
+    m->cfg = *c;
+    if (c->D < 1 || c->H < 1 || c->D % c->H)
+        return sq_fail(SQ_EINVAL, "model: width %d must be a positive multiple of the heads %d", c->D, c->H);
+    if (c->vocab < 2) return sq_fail(SQ_EINVAL, "model: vocabulary must be >= 2, got %d", c->vocab);
+    if ((rc = sq_check_chunk("model", c->chunk)) || (rc = sq_spec_parse(c->spec, c->depth, &m->spec))) return rc;
+    m->cfg.depth = m->spec.depth;
+    m->blocks = calloc((size_t)m->spec.depth, sizeof *m->blocks);
+    if (!m->blocks) return sq_fail(SQ_ENOMEM, "model: out of memory");
+    if ((rc = add(m, "embed.weight", c->vocab, c->D, 1, &m->p_embed))) return rc;
+    for (int i = 0; i < m->spec.depth; i++) {
+        sq_block_type t = m->spec.blocks[i];
+        /* SwiGLU width: 8/3·D for mLSTM (xLSTM-7B), 4/3·D for sLSTM (xLSTM) */
+        int F = round8(t == SQ_BLOCK_SLSTM ? (4 * c->D + 2) / 3 : (8 * c->D + 2) / 3);
+        sq_block_cfg bc = {c->D, c->H, c->D / c->H, c->D / c->H, F, c->chunk};
+        if ((rc = sq_block_register(&m->blocks[i], t, &bc, i, &m->ps))) return rc;
+    }
+    if ((rc = add(m, "norm.weight", c->D, 0, 0, &m->p_norm)) || (rc = add(m, "head.weight", c->vocab, c->D, 1, &m->p_head)))
+        return rc;
+    return sq_params_alloc(&m->ps);
+}
+
+void sq_model_init(sq_model *m, uint64_t seed)
+{
+    sq_rng r;
+    sq_rng_seed(&r, seed);
+    sq_rng_fill_normal(&r, param(m, m->p_embed), m->ps.p[m->p_embed].n, 0, 0.02f);
+    for (int i = 0; i < m->spec.depth; i++) sq_block_init(&m->blocks[i], &m->ps, &r, m->spec.depth);
+    float *w = param(m, m->p_norm);
+    for (int i = 0; i < m->cfg.D; i++) w[i] = 1;
+    sq_rng_fill_normal(&r, param(m, m->p_head), m->ps.p[m->p_head].n, 0, 0.02f);
+}
+
+/* The same sequence of takes plans the arena (first pass) and carves it. */
+static void take_all(sq_model *m, sq_arena *a)
+{
+    size_t N = (size_t)m->B * m->T, D = m->cfg.D, V = m->cfg.vocab, work = 0;
+    m->xs = sq_arena_take(a, (size_t)(m->spec.depth + 1) * N * D);
+    for (int i = 0; i < m->spec.depth; i++) {
+        m->acts[i] = sq_arena_take(a, sq_block_act_floats(&m->blocks[i], m->B, m->T));
+        size_t w = sq_block_work_floats(&m->blocks[i], m->B, m->T);
+        if (w > work) work = w;
+    }
+    m->work = sq_arena_take(a, work);
+    m->hf = sq_arena_take(a, N * D);
+    m->rf = sq_arena_take(a, N);
+    m->logits = sq_arena_take(a, N * V);
+    m->dlogits = sq_arena_take(a, N * V);
+    m->dx = sq_arena_take(a, N * D);
+    m->dx2 = sq_arena_take(a, N * D);
+}
+
+int sq_model_plan(sq_model *m, int B, int T)
+{
+    if (B < 1 || T < 1) return sq_fail(SQ_EINVAL, "model plan: B and T must be >= 1, got %d, %d", B, T);
+    sq_arena_free(&m->arena);
+    free(m->acts);
+    m->acts = calloc((size_t)m->spec.depth + 1, sizeof *m->acts);
+    if (!m->acts) return sq_fail(SQ_ENOMEM, "model plan: out of memory");
+    m->B = B;
+    m->T = T;
+    sq_arena_plan(&m->arena);
+    take_all(m, &m->arena);
+    int rc = sq_arena_alloc(&m->arena);
+    if (rc) return rc;
+    take_all(m, &m->arena);
+    return SQ_OK;
+}
+
+int sq_model_fwd(sq_model *m, const int32_t *tokens, const int32_t *targets, float *loss)
+{
+    int rc;
+    if (!m->arena.base) return sq_fail(SQ_EINVAL, "model: call sq_model_plan before the forward");
+    if ((rc = sq_check_ptr("model fwd", "tokens", tokens))) return rc;
+    int N = m->B * m->T, D = m->cfg.D, V = m->cfg.vocab;
+    size_t ND = (size_t)N * D;
+    m->tokens = tokens;
+    if ((rc = sq_embed_fwd(N, V, D, tokens, param(m, m->p_embed), m->xs))) return rc;
+    for (int i = 0; i < m->spec.depth; i++)
+        if ((rc = sq_block_fwd(&m->blocks[i], &m->ps, m->B, m->T, m->xs + i * ND, m->xs + (i + 1) * ND, m->acts[i],
+                               m->work)))
+            return rc;
+    const float *xl = m->xs + (size_t)m->spec.depth * ND;
+    if ((rc = sq_norm_fwd(N, 1, D, 0, NORM_EPS, xl, param(m, m->p_norm), NULL, m->hf, NULL, m->rf)) ||
+        (rc = sq_linear_fwd(N, D, V, m->hf, param(m, m->p_head), NULL, m->logits)))
+        return rc;
+    if (!targets) return SQ_OK;
+    if ((rc = sq_check_ptr("model fwd", "loss", loss))) return rc;
+    return sq_xent_fwd_bwd(N, V, m->logits, targets, loss, m->dlogits, NULL);
+}
+
+int sq_model_bwd(sq_model *m)
+{
+    int rc, N = m->B * m->T, D = m->cfg.D, V = m->cfg.vocab;
+    size_t ND = (size_t)N * D;
+    if (!m->tokens) return sq_fail(SQ_EINVAL, "model bwd: no forward with targets to differentiate");
+    const float *xl = m->xs + (size_t)m->spec.depth * ND;
+    if ((rc = sq_linear_bwd(N, D, V, m->hf, param(m, m->p_head), m->dlogits, m->dx2, grad(m, m->p_head), NULL)) ||
+        (rc = sq_norm_bwd(N, 1, D, 0, xl, param(m, m->p_norm), NULL, m->rf, m->dx2, m->dx, grad(m, m->p_norm), NULL)))
+        return rc;
+    for (int i = m->spec.depth - 1; i >= 0; i--) {
+        if ((rc = sq_block_bwd(&m->blocks[i], &m->ps, m->B, m->T, m->xs + i * ND, m->acts[i], m->dx, m->dx2, m->work)))
+            return rc;
+        float *t = m->dx;
+        m->dx = m->dx2;
+        m->dx2 = t;
+    }
+    return sq_embed_bwd(N, V, D, m->tokens, m->dx, grad(m, m->p_embed));
+}
+
+int sq_model_cfg_json(const sq_model_cfg *c, char *buf, int n)
+{
+    int k = snprintf(buf, (size_t)n,
+                     "{\"spec\": \"%s\", \"depth\": %d, \"d_model\": %d, \"heads\": %d, \"vocab\": %d, \"chunk\": %d}\n",
+                     c->spec, c->depth, c->D, c->H, c->vocab, c->chunk);
+    if (k < 0 || k >= n) return sq_fail(SQ_EINVAL, "model config: buffer too small");
+    return SQ_OK;
+}
+
+void sq_model_free(sq_model *m)
+{
+    sq_params_free(&m->ps);
+    sq_arena_free(&m->arena);
+    free(m->blocks);
+    free(m->acts);
+    memset(m, 0, sizeof *m);
+}

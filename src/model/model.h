@@ -1,0 +1,54 @@
+/* A model (DESIGN.md §3): token embedding -> a stack of blocks named by a
+ * spec -> final RMSNorm -> LM head, trained with softmax cross-entropy.
+ * Parameters live in one registry; activations and gradients for a batch
+ * shape are planned once into one arena (sq_model_plan), so a training
+ * step allocates nothing. */
+#ifndef SUBQ_MODEL_MODEL_H
+#define SUBQ_MODEL_MODEL_H
+
+#include <stdint.h>
+
+#include "../blocks/block.h"
+#include "../core/arena.h"
+#include "../core/params.h"
+#include "spec.h"
+
+typedef struct {
+    char spec[128]; /* e.g. "xlstm[1:1]" (spec.h) */
+    int depth;      /* 0: the spec's pattern length */
+    int D, H;       /* width and heads; head size D/H */
+    int vocab;
+    int chunk;      /* operators' chunk length */
+} sq_model_cfg;
+
+typedef struct {
+    sq_model_cfg cfg;
+    sq_spec spec;
+    sq_params ps;
+    sq_block *blocks;
+    int p_embed, p_norm, p_head; /* registry indices */
+    /* planned for (B, T) */
+    int B, T;
+    sq_arena arena;
+    float *xs;     /* [(depth+1), N, D] the residual stream at every block boundary */
+    float **acts;  /* per block */
+    float *work, *hf, *rf, *logits, *dlogits, *dx, *dx2;
+    const int32_t *tokens;
+} sq_model;
+
+/* Parses the spec, registers and allocates the parameters (zeroed). */
+int sq_model_build(sq_model *m, const sq_model_cfg *c);
+/* Draws the parameters from a seed (published initialisations). */
+void sq_model_init(sq_model *m, uint64_t seed);
+/* Plans the activation arena for batches of B sequences of length T. */
+int sq_model_plan(sq_model *m, int B, int T);
+/* Forward over tokens [B,T]; with targets (may be NULL) the mean loss over
+ * targets >= 0 goes to *loss and the logits' gradient is kept for bwd. */
+int sq_model_fwd(sq_model *m, const int32_t *tokens, const int32_t *targets, float *loss);
+/* Backward of the last forward (with targets): accumulates into m->ps.grad. */
+int sq_model_bwd(sq_model *m);
+/* The config as JSON text (for checkpoints); writes at most n bytes. */
+int sq_model_cfg_json(const sq_model_cfg *c, char *buf, int n);
+void sq_model_free(sq_model *m);
+
+#endif
