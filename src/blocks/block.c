@@ -1,31 +1,22 @@
-/* Dispatch over the block types. */
+/* Dispatch over the block types through their tables (internal.h). */
 #include "block.h"
 
 #include <math.h>
 
 #include "internal.h"
 
-int mlstm_block_register(sq_block *b, sq_params *ps, int i);
-void mlstm_block_init(const sq_block *b, sq_params *ps, sq_rng *r, float out_std);
-size_t mlstm_block_act_floats(const sq_block_cfg *c, size_t N);
-size_t mlstm_block_work_floats(const sq_block_cfg *c, int B, int T);
-int mlstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-                    float *work);
-int mlstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
-                    const float *dout, float *dx, float *work);
-int slstm_block_register(sq_block *b, sq_params *ps, int i);
-void slstm_block_init(const sq_block *b, sq_params *ps, sq_rng *r, float out_std);
-size_t slstm_block_act_floats(const sq_block_cfg *c, size_t N);
-size_t slstm_block_work_floats(const sq_block_cfg *c, int B, int T);
-int slstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-                    float *work);
-int slstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
-                    const float *dout, float *dx, float *work);
+static const blk_ops *const block_table[SQ_BLOCK_NTYPES] = {
+    &mlstm_block_ops, /* SQ_BLOCK_MLSTM */
+    &slstm_block_ops, /* SQ_BLOCK_SLSTM */
+    NULL,             /* SQ_BLOCK_MAMBA2 */
+    NULL,             /* SQ_BLOCK_GDN */
+    NULL,             /* SQ_BLOCK_ATTN */
+};
 
 const char *sq_block_name(sq_block_type t)
 {
     static const char *const names[SQ_BLOCK_NTYPES] = {"mlstm", "slstm", "mamba2", "gdn", "attn"};
-    return t < SQ_BLOCK_NTYPES ? names[t] : "?";
+    return (unsigned)t < SQ_BLOCK_NTYPES ? names[t] : "?";
 }
 
 int sq_block_register(sq_block *b, sq_block_type type, const sq_block_cfg *c, int index, sq_params *ps)
@@ -33,43 +24,33 @@ int sq_block_register(sq_block *b, sq_block_type type, const sq_block_cfg *c, in
     b->type = type;
     b->c = *c;
     b->np = 0;
-    switch (type) {
-    case SQ_BLOCK_MLSTM: return mlstm_block_register(b, ps, index);
-    case SQ_BLOCK_SLSTM: return slstm_block_register(b, ps, index);
-    default:
-        return sq_fail(SQ_EINVAL, "block %d: the %s block is not built yet (available: mlstm, slstm)", index,
-                       sq_block_name(type));
-    }
+    if ((unsigned)type >= SQ_BLOCK_NTYPES) return sq_fail(SQ_EINVAL, "block %d: unknown block type %d", index, (int)type);
+    if (!block_table[type])
+        return sq_fail(SQ_EINVAL, "block %d: the %s block is not built yet", index, sq_block_name(type));
+    return block_table[type]->reg(b, ps, index);
 }
 
 void sq_block_init(const sq_block *b, sq_params *ps, sq_rng *r, int depth)
 {
     float out_std = 0.02f / sqrtf(2.0f * (depth > 0 ? depth : 1));
-    if (b->type == SQ_BLOCK_MLSTM) mlstm_block_init(b, ps, r, out_std);
-    else slstm_block_init(b, ps, r, out_std);
+    block_table[b->type]->init(b, ps, r, out_std);
 }
 
 size_t sq_block_act_floats(const sq_block *b, int B, int T)
 {
-    size_t N = (size_t)B * T;
-    return b->type == SQ_BLOCK_MLSTM ? mlstm_block_act_floats(&b->c, N) : slstm_block_act_floats(&b->c, N);
+    return block_table[b->type]->act_floats(&b->c, (size_t)B * T);
 }
 
-size_t sq_block_work_floats(const sq_block *b, int B, int T)
-{
-    return b->type == SQ_BLOCK_MLSTM ? mlstm_block_work_floats(&b->c, B, T) : slstm_block_work_floats(&b->c, B, T);
-}
+size_t sq_block_work_floats(const sq_block *b, int B, int T) { return block_table[b->type]->work_floats(&b->c, B, T); }
 
 int sq_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x_in, float *x_out, float *acts,
                  float *work)
 {
-    if (b->type == SQ_BLOCK_MLSTM) return mlstm_block_fwd(b, ps, B, T, x_in, x_out, acts, work);
-    return slstm_block_fwd(b, ps, B, T, x_in, x_out, acts, work);
+    return block_table[b->type]->fwd(b, ps, B, T, x_in, x_out, acts, work);
 }
 
 int sq_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x_in, const float *acts,
                  const float *dx_out, float *dx_in, float *work)
 {
-    if (b->type == SQ_BLOCK_MLSTM) return mlstm_block_bwd(b, ps, B, T, x_in, acts, dx_out, dx_in, work);
-    return slstm_block_bwd(b, ps, B, T, x_in, acts, dx_out, dx_in, work);
+    return block_table[b->type]->bwd(b, ps, B, T, x_in, acts, dx_out, dx_in, work);
 }

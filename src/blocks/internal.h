@@ -1,9 +1,24 @@
-/* Shared pieces of the block files: parameter access and the SwiGLU
- * channel mixer. Not part of the public API. */
+/* Shared pieces of the block files: the table each block type fills,
+ * parameter access and the SwiGLU channel mixer. Not part of the public API. */
 #ifndef SUBQ_BLOCKS_INTERNAL_H
 #define SUBQ_BLOCKS_INTERNAL_H
 
 #include "block.h"
+
+/* What one block type provides (see block.h for the life of a block).
+ * out_std is the output projections' std, 0.02/√(2·depth). */
+typedef struct {
+    int (*reg)(sq_block *b, sq_params *ps, int index);
+    void (*init)(const sq_block *b, sq_params *ps, sq_rng *r, float out_std);
+    size_t (*act_floats)(const sq_block_cfg *c, size_t N);
+    size_t (*work_floats)(const sq_block_cfg *c, int B, int T);
+    int (*fwd)(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
+               float *work);
+    int (*bwd)(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts, const float *dout,
+               float *dx, float *work);
+} blk_ops;
+
+extern const blk_ops mlstm_block_ops, slstm_block_ops;
 
 #define SQ_NORM_EPS 1e-5f
 

@@ -13,7 +13,7 @@
 
 enum { NORM1, WQ, WK, WV, WO, WI, BI, WF, BF, MHNORM, WOUT, MLP };
 
-int mlstm_block_register(sq_block *b, sq_params *ps, int i)
+static int mlstm_block_register(sq_block *b, sq_params *ps, int i)
 {
     int D = b->c.D, HK = b->c.H * b->c.K, HV = b->c.H * b->c.V, H = b->c.H, rc;
     if ((rc = blk_add(b, ps, i, "norm1.weight", D, 0, 0)) || (rc = blk_add(b, ps, i, "mlstm.wq", HK, D, 1)) ||
@@ -26,7 +26,7 @@ int mlstm_block_register(sq_block *b, sq_params *ps, int i)
     return SQ_OK;
 }
 
-void mlstm_block_init(const sq_block *b, sq_params *ps, sq_rng *r, float out_std)
+static void mlstm_block_init(const sq_block *b, sq_params *ps, sq_rng *r, float out_std)
 {
     blk_const(b, ps, NORM1, 1);
     for (int s = WQ; s <= WO; s++) blk_normal(b, ps, s, r, 0.02f);
@@ -67,7 +67,7 @@ static acts_t carve_acts(const sq_block_cfg *c, size_t N, float *p)
 
 static size_t r16(size_t n) { return (n + 15) / 16 * 16; }
 
-size_t mlstm_block_act_floats(const sq_block_cfg *c, size_t N)
+static size_t mlstm_block_act_floats(const sq_block_cfg *c, size_t N)
 {
     size_t HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
     return 2 * r16(N * c->D) + r16(N) + 2 * r16(N * HK) + 4 * r16(N * HV) + 3 * r16(N * c->H) +
@@ -76,7 +76,7 @@ size_t mlstm_block_act_floats(const sq_block_cfg *c, size_t N)
 
 static sq_dims op_dims(const sq_block_cfg *c, int B, int T) { return (sq_dims){B, T, c->H, c->K, c->V}; }
 
-size_t mlstm_block_work_floats(const sq_block_cfg *c, int B, int T)
+static size_t mlstm_block_work_floats(const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T, HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
     sq_mlstm_opts o = {c->chunk, 0};
@@ -85,7 +85,7 @@ size_t mlstm_block_work_floats(const sq_block_cfg *c, int B, int T)
     return tmp + (mlp > N * HV ? mlp : N * HV) + sq_mlstm_work_floats(op_dims(c, B, T), &o) + 16;
 }
 
-int mlstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
+static int mlstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
                     float *work)
 {
     const sq_block_cfg *c = &b->c;
@@ -110,7 +110,7 @@ int mlstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const 
     return mlp_fwd(b, ps, MLP, N, a.x2, out, a.mlp);
 }
 
-int mlstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
+static int mlstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
                     const float *dout, float *dx, float *work)
 {
     const sq_block_cfg *c = &b->c;
@@ -152,3 +152,6 @@ int mlstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float 
     for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dx2[i]; /* residual */
     return SQ_OK;
 }
+
+const blk_ops mlstm_block_ops = {mlstm_block_register, mlstm_block_init, mlstm_block_act_floats,
+                                 mlstm_block_work_floats, mlstm_block_fwd, mlstm_block_bwd};

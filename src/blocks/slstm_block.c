@@ -13,7 +13,7 @@
 
 enum { NORM1, WG, RR, BIAS, HNORM, MLP };
 
-int slstm_block_register(sq_block *b, sq_params *ps, int i)
+static int slstm_block_register(sq_block *b, sq_params *ps, int i)
 {
     int D = b->c.D, H = b->c.H, K = b->c.K, rc;
     if (H * K != D) return sq_fail(SQ_EINVAL, "slstm block: heads × head size (%d × %d) must equal the width %d", H, K, D);
@@ -30,7 +30,7 @@ int slstm_block_register(sq_block *b, sq_params *ps, int i)
     return SQ_OK;
 }
 
-void slstm_block_init(const sq_block *b, sq_params *ps, sq_rng *r, float out_std)
+static void slstm_block_init(const sq_block *b, sq_params *ps, sq_rng *r, float out_std)
 {
     int H = b->c.H, K = b->c.K;
     blk_const(b, ps, NORM1, 1);
@@ -47,14 +47,14 @@ void slstm_block_init(const sq_block *b, sq_params *ps, sq_rng *r, float out_std
 static size_t r16(size_t n) { return (n + 15) / 16 * 16; }
 
 /* acts: h [N,D], r1 [N], gx [N,4D], hs [N,D], r2 [N·H], x2 [N,D], MLP's */
-size_t slstm_block_act_floats(const sq_block_cfg *c, size_t N)
+static size_t slstm_block_act_floats(const sq_block_cfg *c, size_t N)
 {
     return 4 * r16(N * c->D) + r16(4 * N * c->D) + r16(N) + r16(N * c->H) + mlp_act_floats(c, N);
 }
 
 static sq_dims op_dims(const sq_block_cfg *c, int B, int T) { return (sq_dims){B, T, c->H, c->K, c->K}; }
 
-size_t slstm_block_work_floats(const sq_block_cfg *c, int B, int T)
+static size_t slstm_block_work_floats(const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T;
     size_t mlp = 3 * N * c->F + N * c->D + 16, op = sq_slstm_work_floats(op_dims(c, B, T), NULL);
@@ -79,7 +79,7 @@ static acts_t carve_acts(const sq_block_cfg *c, size_t N, float *p)
     return a;
 }
 
-int slstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
+static int slstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
                     float *work)
 {
     const sq_block_cfg *c = &b->c;
@@ -95,7 +95,7 @@ int slstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const 
     return mlp_fwd(b, ps, MLP, N, a.x2, out, a.mlp);
 }
 
-int slstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
+static int slstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
                     const float *dout, float *dx, float *work)
 {
     const sq_block_cfg *c = &b->c;
@@ -121,3 +121,6 @@ int slstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float 
     for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dx2[i]; /* residual */
     return SQ_OK;
 }
+
+const blk_ops slstm_block_ops = {slstm_block_register, slstm_block_init, slstm_block_act_floats,
+                                 slstm_block_work_floats, slstm_block_fwd, slstm_block_bwd};

@@ -24,6 +24,22 @@ static int add(sq_model *m, const char *name, int64_t d0, int64_t d1, int decay,
     return rc;
 }
 
+/* Per block type: heads H; key (state) and value widths per head; SwiGLU
+ * width F, 8/3·D (xLSTM-7B, Llama) or 4/3·D for sLSTM (xLSTM); Mamba-2
+ * has no channel mixer and expands its inner width to 2·D (P = 2D/H per
+ * head, state size N = D/H). */
+static sq_block_cfg block_cfg(sq_block_type t, const sq_model_cfg *c)
+{
+    int hd = c->D / c->H;
+    sq_block_cfg bc = {c->D, c->H, hd, hd, round8((8 * c->D + 2) / 3), c->chunk};
+    if (t == SQ_BLOCK_SLSTM) bc.F = round8((4 * c->D + 2) / 3);
+    if (t == SQ_BLOCK_MAMBA2) {
+        bc.V = 2 * hd;
+        bc.F = 0;
+    }
+    return bc;
+}
+
 int sq_model_build(sq_model *m, const sq_model_cfg *c)
 {
     int rc;
@@ -39,11 +55,8 @@ int sq_model_build(sq_model *m, const sq_model_cfg *c)
     if (!m->blocks) return sq_fail(SQ_ENOMEM, "model: out of memory");
     if ((rc = add(m, "embed.weight", c->vocab, c->D, 1, &m->p_embed))) return rc;
     for (int i = 0; i < m->spec.depth; i++) {
-        sq_block_type t = m->spec.blocks[i];
-        /* SwiGLU width: 8/3·D for mLSTM (xLSTM-7B), 4/3·D for sLSTM (xLSTM) */
-        int F = round8(t == SQ_BLOCK_SLSTM ? (4 * c->D + 2) / 3 : (8 * c->D + 2) / 3);
-        sq_block_cfg bc = {c->D, c->H, c->D / c->H, c->D / c->H, F, c->chunk};
-        if ((rc = sq_block_register(&m->blocks[i], t, &bc, i, &m->ps))) return rc;
+        sq_block_cfg bc = block_cfg(m->spec.blocks[i], c);
+        if ((rc = sq_block_register(&m->blocks[i], m->spec.blocks[i], &bc, i, &m->ps))) return rc;
     }
     if ((rc = add(m, "norm.weight", c->D, 0, 0, &m->p_norm)) || (rc = add(m, "head.weight", c->vocab, c->D, 1, &m->p_head)))
         return rc;
