@@ -10,4 +10,9 @@ void args_unknown(const char *cmd, const char *a, const char *const *flags);
  * returns 0 when v is not one. */
 int args_int(const char *flag, const char *v, int lo, int hi, int *out);
 
+/* Parses a number in [lo, hi] into *out; prints an error and returns 0 when not. */
+int args_float(const char *flag, const char *v, double lo, double hi, float *out);
+/* Parses "a,b,c" (at most max integers in [lo, hi]) into out[*n]. */
+int args_int_list(const char *flag, const char *v, int lo, int hi, int *out, int max, int *n);
+
 #endif
