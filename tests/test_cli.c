@@ -1,5 +1,6 @@
 /* The subq command line, run as a user would (from the repository root):
- * bench ops at a tiny shape with --json, --help, and refusals. */
+ * bench ops at a tiny shape with --json; train, eval and compare on a tiny
+ * model with their files; --help everywhere, and refusals. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,82 @@ static int run(const char *cmd, char *out, size_t n)
     if (f) fclose(f);
     unlink(path);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The file's text into out (empty when it cannot be read); its length. */
+static size_t slurp(const char *path, char *out, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    size_t got = f ? fread(out, 1, n - 1, f) : 0;
+    out[got] = 0;
+    if (f) fclose(f);
+    return got;
+}
+
+static int has_keys(const sq_json *o, const char *const *keys)
+{
+    for (int i = 0; keys[i]; i++)
+        if (!sq_json_get(o, keys[i])) return 0;
+    return 1;
+}
+
+static void test_train_eval_compare(char *out, size_t n)
+{
+    char dir[64], cmd[512], path[128];
+    static char text[65536];
+    const char *tiny = "--width 16 --heads 2 --chunk 8 --steps 6 --batch 4 --len 8 --lengths 8,16 --eval-n 16 --threads 1";
+    snprintf(dir, sizeof dir, "/tmp/subq_cli_run_%ld", (long)getpid());
+    th_check(run("./subq train --help", out, n) == 0 && strstr(out, "--resume") && strstr(out, "--task"), "train --help");
+    th_check(run("./subq eval --help", out, n) == 0 && strstr(out, "--ckpt"), "eval --help");
+    th_check(run("./subq compare --help", out, n) == 0 && strstr(out, "--models"), "compare --help");
+    th_check(run("./subq trian", out, n) == 2 && strstr(out, "did you mean 'train'"), "a misspelt command gets a suggestion");
+    th_check(run("./subq train --task partiy --steps 1", out, n) == 2 && strstr(out, "parity"),
+             "an unknown task is refused with a suggestion: %.200s", out);
+    th_check(run("./subq train --model m,x --steps 1", out, n) == 2 && strstr(out, "^"),
+             "a bad spec is refused with a caret: %.300s", out);
+    th_check(run("./subq train --steps 1 --lr", out, n) == 2 && strstr(out, "needs a value"), "a flag without its value");
+    th_check(run("./subq train --stesp 5", out, n) == 2 && strstr(out, "did you mean '--steps'"), "a misspelt flag");
+    snprintf(cmd, sizeof cmd, "./subq train --task parity --model m,s %s --out %s", tiny, dir);
+    th_check(run(cmd, out, n) == 0 && strstr(out, "step      6/6") && strstr(out, "length     16  accuracy"),
+             "train runs with a progress line and the accuracy per length: %.400s", out);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    slurp(path, text, sizeof text);
+    int lines = 0;
+    for (char *p = text; (p = strstr(p, "\"loss\"")); p++) lines++;
+    th_check(lines == 6, "metrics.jsonl has one line per step (%d)", lines);
+    snprintf(path, sizeof path, "%s/eval.json", dir);
+    snprintf(cmd, sizeof cmd, "./subq eval --ckpt %s --lengths 8,16 --eval-n 16 --threads 1 --json %s", dir, path);
+    th_check(run(cmd, out, n) == 0 && strstr(out, "accuracy"), "eval of the run's checkpoint: %.300s", out);
+    size_t len = slurp(path, text, sizeof text);
+    sq_json *j = sq_json_parse(text, len);
+    static const char *const eval_keys[] = {"task", "model", "params", "accuracy", NULL};
+    const sq_json *acc = j ? sq_json_get(j, "accuracy") : NULL;
+    th_check(j && has_keys(j, eval_keys) && acc && sq_json_get(acc, "8") && sq_json_get(acc, "16"),
+             "eval --json has task, model, params and accuracy per length: %.300s", text);
+    sq_json_free(j);
+    th_check(run("./subq eval --lengths 8", out, n) == 2 && strstr(out, "--ckpt"), "eval without --ckpt is refused");
+    snprintf(cmd, sizeof cmd, "truncate -s 100 %s/ckpt/model.safetensors && ./subq eval --ckpt %s", dir, dir);
+    th_check(run(cmd, out, n) == 1 && strstr(out, "model.safetensors"), "a truncated checkpoint is refused: %.300s", out);
+    snprintf(cmd, sizeof cmd, "./subq compare --task parity --models 'xlstm[1:0],s' --depth 1 %s --out %s/cmp", tiny,
+             dir);
+    th_check(run(cmd, out, n) == 0 && strstr(out, "xlstm[1:0]") && strstr(out, "compare.csv"),
+             "compare of two models runs: %.400s", out);
+    snprintf(path, sizeof path, "%s/cmp/compare.json", dir);
+    len = slurp(path, text, sizeof text);
+    j = sq_json_parse(text, len);
+    static const char *const cmp_keys[] = {"model", "task", "params", "steps", "accuracy", NULL};
+    int ok = j && j->kind == SQ_JSON_ARRAY && sq_json_count(j) == 2;
+    for (const sq_json *e = j ? j->child : NULL; e && ok; e = e->next) ok = has_keys(e, cmp_keys);
+    th_check(ok, "compare.json is a list of two objects with model, task, params, steps, accuracy");
+    sq_json_free(j);
+    snprintf(path, sizeof path, "%s/cmp/compare.csv", dir);
+    slurp(path, text, sizeof text);
+    th_check(!strncmp(text, "model,task,params,steps,final_loss,8,16\n", 39) && strstr(text, "\"s\",parity"),
+             "compare.csv has a header and a row per model: %.200s", text);
+    th_check(run("./subq compare --models xlstm[1:0],lstm --steps 1", out, n) == 2 && strstr(out, "lstm"),
+             "an unknown model in the list is refused before training: %.200s", out);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    th_check(system(cmd) == 0, "clean up");
 }
 
 int main(int argc, char **argv)
@@ -66,5 +143,6 @@ int main(int argc, char **argv)
     th_check(run("./subq bench ops --B 1 --T 8 --H 1 --K 4 --V 4 --reps 1 --json /nonexistent/x.json", out, sizeof out) == 1 &&
                  strstr(out, "cannot write"),
              "an unwritable --json path is reported");
+    test_train_eval_compare(out, sizeof out);
     return th_finish();
 }
