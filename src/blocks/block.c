@@ -10,7 +10,7 @@ static const blk_ops *const block_table[SQ_BLOCK_NTYPES] = {
     &slstm_block_ops, /* SQ_BLOCK_SLSTM */
     NULL,             /* SQ_BLOCK_MAMBA2 */
     NULL,             /* SQ_BLOCK_GDN */
-    NULL,             /* SQ_BLOCK_ATTN */
+    &attn_block_ops,  /* SQ_BLOCK_ATTN */
 };
 
 const char *sq_block_name(sq_block_type t)
