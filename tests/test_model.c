@@ -109,6 +109,46 @@ static void check_model(const char *spec, int depth)
     sq_model_free(&m);
 }
 
+/* The forward fed in pieces with the state carried equals the forward
+ * over the whole sequence (logits of every position). */
+static void check_carry(const char *spec, int depth)
+{
+    sq_model_cfg c = {"", depth, 8, 2, 7, 3};
+    snprintf(c.spec, sizeof c.spec, "%s", spec);
+    sq_model m;
+    if (!th_expect_ok("build", sq_model_build(&m, &c))) return;
+    sq_model_init(&m, th_seed());
+    sq_rng_fill_normal(th_rng(), m.ps.data, m.ps.total, 0, 0.3f);
+    enum { B = 2, T = 13, P = 5 };
+    int32_t x[B * T], piece[B * P];
+    for (int i = 0; i < B * T; i++) x[i] = (int32_t)(sq_rng_u64(th_rng()) % 7);
+    float *whole = sq_alloc_floats((size_t)B * T * 7), *parts = sq_alloc_floats((size_t)B * T * 7);
+    th_expect_ok("plan whole", sq_model_plan(&m, B, T));
+    th_expect_ok("fwd whole", sq_model_fwd(&m, x, NULL, NULL));
+    memcpy(whole, m.logits, (size_t)B * T * 7 * sizeof(float));
+    th_expect_ok("plan piece", sq_model_plan(&m, B, P));
+    size_t ns = sq_model_state_floats(&m, T);
+    float *state = sq_alloc_floats(ns);
+    memset(state, 0, ns * sizeof(float));
+    th_poison(parts, (size_t)B * T * 7);
+    for (int p0 = 0; p0 < T; p0 += P) {
+        int Tp = T - p0 < P ? T - p0 : P;
+        for (int b = 0; b < B; b++) memcpy(piece + b * Tp, x + b * T + p0, (size_t)Tp * sizeof(int32_t));
+        th_expect_ok("fwd piece", sq_model_fwd_carry(&m, piece, Tp, p0, state, T));
+        for (int b = 0; b < B; b++)
+            memcpy(parts + ((size_t)b * T + p0) * 7, m.logits + (size_t)b * Tp * 7, (size_t)Tp * 7 * sizeof(float));
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%s: pieces of %d with the state carried == the whole sequence", spec, P);
+    th_close(what, th_rel_err_ff(parts, whole, (size_t)B * T * 7), 1e-5);
+    th_expect_error("a piece longer than the plan is refused", sq_model_fwd_carry(&m, x, T, 0, state, T), SQ_EINVAL);
+    th_expect_error("positions past max_len are refused", sq_model_fwd_carry(&m, piece, P, T - 2, state, T), SQ_EINVAL);
+    sq_free(state);
+    sq_free(whole);
+    sq_free(parts);
+    sq_model_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "model");
@@ -116,6 +156,7 @@ int main(int argc, char **argv)
     check_model("s", 1);
     check_model("xlstm[1:1]", 2);
     check_model("m,m,s", 3);
+    check_carry("m,s,attn", 3);
     check_model("attn", 1);
     check_model("attn,m,s", 3);
     sq_model m;

@@ -76,20 +76,35 @@ static size_t attn_block_work_floats(const sq_block_cfg *c, int B, int T)
     return own + (mlp > op ? mlp : op) + 16;
 }
 
+/* state: the KV cache, k [B,H,max_len,K] and v [B,H,max_len,V] */
+static size_t attn_block_state_floats(const sq_block_cfg *c, int B, int max_len)
+{
+    return (size_t)B * c->H * max_len * (c->K + c->V);
+}
+
 static int attn_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-                          float *work)
+                          float *work, const sq_block_carry *carry)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, HK = H * c->K, HV = H * c->V, rc;
     acts_t a = carve_acts(c, (size_t)N, acts);
     sq_attn_opts o = {c->chunk};
+    int pos0 = carry ? carry->pos0 : 0;
+    sq_attn_cache cache = {0};
+    if (carry) {
+        cache.k = carry->state;
+        cache.v = carry->state + (size_t)B * H * carry->max_len * c->K;
+        cache.len = pos0;
+        cache.cap = carry->max_len;
+    }
     if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
         (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WQ), NULL, a.q)) ||
         (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WK), NULL, a.k)) ||
         (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WV), NULL, a.v)) ||
-        (rc = sq_rope_fwd(B, T, H, c->K, 0, ROPE_BASE, a.q, a.q)) || /* in place */
-        (rc = sq_rope_fwd(B, T, H, c->K, 0, ROPE_BASE, a.k, a.k)) ||
-        (rc = sq_attn_fwd(op_dims(c, B, T), &o, a.q, a.k, a.v, NULL, a.o, NULL, work)))
+        (rc = sq_rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.q, a.q)) || /* in place */
+        (rc = sq_rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.k, a.k)) ||
+        (rc = sq_attn_fwd(op_dims(c, B, T), &o, a.q, a.k, a.v, carry ? &cache : NULL, a.o, carry ? &cache : NULL,
+                          work)))
         return rc;
     memcpy(a.x2, x, (size_t)N * D * sizeof(float));
     sq_sgemm(0, 1, N, D, HV, 1, a.o, HV, blk_w(b, ps, WOUT), HV, 1, a.x2, D); /* x2 = x + o W_outᵀ */
@@ -125,4 +140,5 @@ static int attn_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const 
 }
 
 const blk_ops attn_block_ops = {attn_block_register, attn_block_init, attn_block_act_floats,
-                                attn_block_work_floats, attn_block_fwd, attn_block_bwd};
+                                attn_block_work_floats, attn_block_fwd, attn_block_bwd,
+                                attn_block_state_floats};

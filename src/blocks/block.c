@@ -46,7 +46,23 @@ size_t sq_block_work_floats(const sq_block *b, int B, int T) { return block_tabl
 int sq_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x_in, float *x_out, float *acts,
                  float *work)
 {
-    return block_table[b->type]->fwd(b, ps, B, T, x_in, x_out, acts, work);
+    return block_table[b->type]->fwd(b, ps, B, T, x_in, x_out, acts, work, NULL);
+}
+
+size_t sq_block_state_floats(const sq_block *b, int B, int max_len)
+{
+    return block_table[b->type]->state_floats(&b->c, B, max_len);
+}
+
+int sq_block_fwd_carry(const sq_block *b, const sq_params *ps, int B, int T, const float *x_in, float *x_out,
+                       float *acts, float *work, const sq_block_carry *carry)
+{
+    int rc = sq_check_ptr("block fwd", "carry", carry);
+    if (!rc) rc = sq_check_ptr("block fwd", "carry state", carry->state);
+    if (!rc && (carry->pos0 < 0 || carry->pos0 + T > carry->max_len))
+        rc = sq_fail(SQ_EINVAL, "block fwd: positions %d..%d exceed the carried state's length %d", carry->pos0,
+                     carry->pos0 + T, carry->max_len);
+    return rc ? rc : block_table[b->type]->fwd(b, ps, B, T, x_in, x_out, acts, work, carry);
 }
 
 int sq_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x_in, const float *acts,

@@ -48,4 +48,19 @@ int sq_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const flo
 int sq_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x_in, const float *acts,
                  const float *dx_out, float *dx_in, float *work);
 
+/* Inference over sequences fed in pieces. `state` (sq_block_state_floats,
+ * zeroed to start) carries the block's recurrent state from one call to
+ * the next: the operators' states, the short convolutions' last inputs,
+ * and for attention the KV cache of at most max_len positions. pos0 is
+ * the number of positions already fed. A recurrent block's state does not
+ * grow with the length, so neither does the memory of a long evaluation. */
+typedef struct {
+    float *state;
+    int pos0, max_len;
+} sq_block_carry;
+
+size_t sq_block_state_floats(const sq_block *b, int B, int max_len);
+int sq_block_fwd_carry(const sq_block *b, const sq_params *ps, int B, int T, const float *x_in, float *x_out,
+                       float *acts, float *work, const sq_block_carry *carry);
+
 #endif

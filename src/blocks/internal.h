@@ -12,10 +12,12 @@ typedef struct {
     void (*init)(const sq_block *b, sq_params *ps, sq_rng *r, float out_std);
     size_t (*act_floats)(const sq_block_cfg *c, size_t N);
     size_t (*work_floats)(const sq_block_cfg *c, int B, int T);
+    /* carry NULL: training (zero initial state, nothing carried) */
     int (*fwd)(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-               float *work);
+               float *work, const sq_block_carry *carry);
     int (*bwd)(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts, const float *dout,
                float *dx, float *work);
+    size_t (*state_floats)(const sq_block_cfg *c, int B, int max_len);
 } blk_ops;
 
 extern const blk_ops mlstm_block_ops, slstm_block_ops, attn_block_ops;

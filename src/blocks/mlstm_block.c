@@ -85,14 +85,27 @@ static size_t mlstm_block_work_floats(const sq_block_cfg *c, int B, int T)
     return tmp + (mlp > N * HV ? mlp : N * HV) + sq_mlstm_work_floats(op_dims(c, B, T), &o) + 16;
 }
 
+/* state: S̄ [B,H,K,V], n̄ [B,H,K], m [B,H] */
+static size_t mlstm_block_state_floats(const sq_block_cfg *c, int B, int max_len)
+{
+    return (size_t)B * c->H * ((size_t)c->K * c->V + c->K + 1);
+}
+
+static sq_mlstm_state carried_state(const sq_block_cfg *c, int B, float *p)
+{
+    size_t S = (size_t)B * c->H * c->K * c->V, n = (size_t)B * c->H * c->K;
+    return (sq_mlstm_state){p, p + S, p + S + n};
+}
+
 static int mlstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-                    float *work)
+                           float *work, const sq_block_carry *carry)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, HK = H * c->K, HV = H * c->V, rc;
     acts_t a = carve_acts(c, (size_t)N, acts);
     sq_mlstm_opts o = {c->chunk, 0};
     sq_mlstm_in in = {a.q, a.k, a.v, a.ig, a.fg};
+    sq_mlstm_state st = carry ? carried_state(c, B, carry->state) : (sq_mlstm_state){0};
     if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
         (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WQ), NULL, a.q)) ||
         (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WK), NULL, a.k)) ||
@@ -100,7 +113,7 @@ static int mlstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T,
         (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WO), NULL, a.o)) ||
         (rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WI), blk_w(b, ps, BI), a.ig)) ||
         (rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WF), blk_w(b, ps, BF), a.fg)) ||
-        (rc = sq_mlstm_fwd(op_dims(c, B, T), &o, &in, NULL, a.m, NULL, work)) ||
+        (rc = sq_mlstm_fwd(op_dims(c, B, T), &o, &in, carry ? &st : NULL, a.m, carry ? &st : NULL, work)) ||
         (rc = sq_norm_fwd(N, H, c->V, 0, SQ_NORM_EPS, a.m, blk_w(b, ps, MHNORM), NULL, a.hn, NULL, a.r2)))
         return rc;
     float *gated = work; /* HeadNorm(m) ⊙ σ(o) */
@@ -154,4 +167,5 @@ static int mlstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const
 }
 
 const blk_ops mlstm_block_ops = {mlstm_block_register, mlstm_block_init, mlstm_block_act_floats,
-                                 mlstm_block_work_floats, mlstm_block_fwd, mlstm_block_bwd};
+                                 mlstm_block_work_floats, mlstm_block_fwd, mlstm_block_bwd,
+                                 mlstm_block_state_floats};

@@ -79,16 +79,22 @@ static acts_t carve_acts(const sq_block_cfg *c, size_t N, float *p)
     return a;
 }
 
+/* state: c, n, m, h [B,H,K] each */
+static size_t slstm_block_state_floats(const sq_block_cfg *c, int B, int max_len) { return 4 * (size_t)B * c->D; }
+
 static int slstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-                    float *work)
+                           float *work, const sq_block_carry *carry)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, rc;
     acts_t a = carve_acts(c, (size_t)N, acts);
     sq_slstm_in in = {a.gx, blk_w(b, ps, RR), blk_w(b, ps, BIAS)};
+    size_t n = (size_t)B * D;
+    float *cs = carry ? carry->state : NULL;
+    sq_slstm_state st = {cs, cs + n, cs + 2 * n, cs + 3 * n};
     if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
         (rc = sq_linear_fwd(N, D, 4 * D, a.h, blk_w(b, ps, WG), NULL, a.gx)) ||
-        (rc = sq_slstm_fwd(op_dims(c, B, T), NULL, &in, NULL, a.hs, NULL, work)) ||
+        (rc = sq_slstm_fwd(op_dims(c, B, T), NULL, &in, cs ? &st : NULL, a.hs, cs ? &st : NULL, work)) ||
         (rc = sq_norm_fwd(N, c->H, c->K, 0, SQ_NORM_EPS, a.hs, blk_w(b, ps, HNORM), NULL, a.x2, NULL, a.r2)))
         return rc;
     for (size_t i = 0; i < (size_t)N * D; i++) a.x2[i] += x[i]; /* x' = x + HeadNorm(h) */
@@ -123,4 +129,5 @@ static int slstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const
 }
 
 const blk_ops slstm_block_ops = {slstm_block_register, slstm_block_init, slstm_block_act_floats,
-                                 slstm_block_work_floats, slstm_block_fwd, slstm_block_bwd};
+                                 slstm_block_work_floats, slstm_block_fwd, slstm_block_bwd,
+                                 slstm_block_state_floats};

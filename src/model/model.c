@@ -132,6 +132,36 @@ int sq_model_fwd(sq_model *m, const int32_t *tokens, const int32_t *targets, flo
     return sq_xent_fwd_bwd(N, V, m->logits, targets, loss, m->dlogits, NULL);
 }
 
+size_t sq_model_state_floats(const sq_model *m, int max_len)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->spec.depth; i++) n += (sq_block_state_floats(&m->blocks[i], m->B, max_len) + 15) / 16 * 16;
+    return n;
+}
+
+int sq_model_fwd_carry(sq_model *m, const int32_t *tokens, int T, int pos0, float *state, int max_len)
+{
+    int rc;
+    if (!m->arena.base) return sq_fail(SQ_EINVAL, "model: call sq_model_plan before the forward");
+    if ((rc = sq_check_ptr("model fwd", "tokens", tokens)) || (rc = sq_check_ptr("model fwd", "state", state)))
+        return rc;
+    if (T < 1 || T > m->T) return sq_fail(SQ_EINVAL, "model fwd: a piece of %d positions; the plan holds 1..%d", T, m->T);
+    int N = m->B * T, D = m->cfg.D, V = m->cfg.vocab;
+    size_t ND = (size_t)N * D;
+    m->tokens = NULL; /* nothing to differentiate */
+    if ((rc = sq_embed_fwd(N, V, D, tokens, param(m, m->p_embed), m->xs))) return rc;
+    for (int i = 0; i < m->spec.depth; i++) {
+        sq_block_carry carry = {state, pos0, max_len};
+        if ((rc = sq_block_fwd_carry(&m->blocks[i], &m->ps, m->B, T, m->xs + i * ND, m->xs + (i + 1) * ND, m->acts[i],
+                                     m->work, &carry)))
+            return rc;
+        state += (sq_block_state_floats(&m->blocks[i], m->B, max_len) + 15) / 16 * 16;
+    }
+    const float *xl = m->xs + (size_t)m->spec.depth * ND;
+    if ((rc = sq_norm_fwd(N, 1, D, 0, NORM_EPS, xl, param(m, m->p_norm), NULL, m->hf, NULL, m->rf))) return rc;
+    return sq_linear_fwd(N, D, V, m->hf, param(m, m->p_head), NULL, m->logits);
+}
+
 int sq_model_bwd(sq_model *m)
 {
     int rc, N = m->B * m->T, D = m->cfg.D, V = m->cfg.vocab;

@@ -47,6 +47,14 @@ int sq_model_plan(sq_model *m, int B, int T);
 int sq_model_fwd(sq_model *m, const int32_t *tokens, const int32_t *targets, float *loss);
 /* Backward of the last forward (with targets): accumulates into m->ps.grad. */
 int sq_model_bwd(sq_model *m);
+/* Inference over sequences fed in pieces of at most the planned T, with
+ * each block's recurrent state carried in `state` (sq_model_state_floats
+ * for the planned B and sequences of at most max_len; zero it to start):
+ * the logits of the piece tokens [B, T] at positions pos0.. go to
+ * m->logits. Memory does not grow with the length for the recurrent
+ * blocks (attention keeps its KV cache). */
+size_t sq_model_state_floats(const sq_model *m, int max_len);
+int sq_model_fwd_carry(sq_model *m, const int32_t *tokens, int T, int pos0, float *state, int max_len);
 /* The config as JSON text (for checkpoints); writes at most n bytes. */
 int sq_model_cfg_json(const sq_model_cfg *c, char *buf, int n);
 void sq_model_free(sq_model *m);

@@ -337,37 +337,57 @@ static int argmax(const float *x, int n)
     return best;
 }
 
+/* Counts the sequences of a batch whose answer falls in the piece
+ * [p0, p0 + Tp) and is predicted right. */
+static long score_piece(const sq_model *m, const int32_t *y, int T, int nb, int p0, int Tp)
+{
+    long right = 0;
+    for (int b = 0; b < nb; b++) {
+        const int32_t *ys = y + (size_t)b * T;
+        int pos = sq_task_answer_pos(ys, T);
+        if (pos < p0 || pos >= p0 + Tp) continue;
+        right += argmax(m->logits + ((size_t)b * Tp + pos - p0) * m->cfg.vocab, m->cfg.vocab) == ys[pos];
+    }
+    return right;
+}
+
 int sq_eval_accuracy(sq_model *m, const sq_task *t, int T, int n, uint64_t eval_seed, int max_tokens, double *acc)
 {
     int rc;
     if (T < t->min_len) return sq_fail(SQ_EINVAL, "eval: task %s needs length >= %d, got %d", t->name, t->min_len, T);
     if (n < 1) return sq_fail(SQ_EINVAL, "eval: the evaluation set needs at least 1 sequence, got %d", n);
-    int bsz = max_tokens / T;
+    /* pieces of P positions with the state carried: memory set by P, not T */
+    int P = T < SQ_EVAL_PIECE ? T : SQ_EVAL_PIECE, bsz = max_tokens / P;
     bsz = bsz < 1 ? 1 : bsz > n ? n : bsz;
     int32_t *x = malloc((size_t)n * T * sizeof(int32_t)), *y = malloc((size_t)n * T * sizeof(int32_t));
-    int32_t *bx = malloc((size_t)bsz * T * sizeof(int32_t));
-    if (!x || !y || !bx) rc = sq_fail(SQ_ENOMEM, "eval: out of memory for %d sequences of length %d", n, T);
+    int32_t *px = malloc((size_t)bsz * P * sizeof(int32_t));
+    float *state = NULL;
+    size_t ns = 0;
+    if (!x || !y || !px) rc = sq_fail(SQ_ENOMEM, "eval: out of memory for %d sequences of length %d", n, T);
     else rc = sq_task_batch(t, T, n, eval_seed, x, y);
-    if (!rc) rc = sq_model_plan(m, bsz, T);
+    if (!rc) rc = sq_model_plan(m, bsz, P);
+    if (!rc) {
+        ns = sq_model_state_floats(m, T);
+        state = sq_alloc_floats(ns);
+        if (!state) rc = sq_fail(SQ_ENOMEM, "eval: out of memory for the carried state (%zu floats)", ns);
+    }
     long right = 0;
     for (int i0 = 0; !rc && i0 < n; i0 += bsz) {
-        /* a last partial batch is padded with copies of its first sequence */
-        for (int b = 0; b < bsz; b++) {
-            int i = i0 + b < n ? i0 + b : i0;
-            memcpy(bx + (size_t)b * T, x + (size_t)i * T, (size_t)T * sizeof(int32_t));
-        }
-        if ((rc = sq_model_fwd(m, bx, NULL, NULL))) break;
-        for (int b = 0; b < bsz && i0 + b < n; b++) {
-            const int32_t *ys = y + (size_t)(i0 + b) * T;
-            int pos = sq_task_answer_pos(ys, T);
-            if (pos < 0) continue;
-            right += argmax(m->logits + ((size_t)b * T + pos) * m->cfg.vocab, m->cfg.vocab) == ys[pos];
+        int nb = n - i0 < bsz ? n - i0 : bsz; /* a last partial batch repeats its first sequence */
+        memset(state, 0, ns * sizeof(float));
+        for (int p0 = 0; !rc && p0 < T; p0 += P) {
+            int Tp = T - p0 < P ? T - p0 : P;
+            for (int b = 0; b < bsz; b++)
+                memcpy(px + (size_t)b * Tp, x + (size_t)(i0 + (b < nb ? b : 0)) * T + p0, (size_t)Tp * sizeof(int32_t));
+            if (!(rc = sq_model_fwd_carry(m, px, Tp, p0, state, T)))
+                right += score_piece(m, y + (size_t)i0 * T, T, nb, p0, Tp);
         }
     }
     *acc = (double)right / n;
     free(x);
     free(y);
-    free(bx);
+    free(px);
+    sq_free(state);
     return rc;
 }
 

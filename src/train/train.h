@@ -61,12 +61,14 @@ typedef struct {
 int sq_train_run(const sq_train_cfg *c, const sq_train_io *io, sq_model *m, sq_train_result *res);
 
 /* Answer accuracy of model m on n sequences of length T of task t drawn
- * from eval_seed (docs/tasks.md), evaluated in batches of at most
- * max_tokens positions. Re-plans m's arena. */
+ * from eval_seed (docs/tasks.md). Sequences are fed in pieces of
+ * SQ_EVAL_PIECE positions with the recurrent state carried (memory
+ * constant in T for the recurrent blocks), batches of max_tokens / piece
+ * sequences. Re-plans m's arena. */
 int sq_eval_accuracy(sq_model *m, const sq_task *t, int T, int n, uint64_t eval_seed, int max_tokens, double *acc);
 
 /* The seed of the fixed evaluation sets (independent of training data). */
-enum { SQ_EVAL_SEED = 1000003 };
+enum { SQ_EVAL_SEED = 1000003, SQ_EVAL_PIECE = 256 };
 
 /* Builds and loads the model of a checkpoint folder; *c receives its config. */
 int sq_train_load_model(const char *dir, sq_train_cfg *c, sq_model *m);
