@@ -9,7 +9,7 @@ static const blk_ops *const block_table[SQ_BLOCK_NTYPES] = {
     &mlstm_block_ops, /* SQ_BLOCK_MLSTM */
     &slstm_block_ops, /* SQ_BLOCK_SLSTM */
     NULL,             /* SQ_BLOCK_MAMBA2 */
-    NULL,             /* SQ_BLOCK_GDN */
+    &gdn_block_ops,   /* SQ_BLOCK_GDN */
     &attn_block_ops,  /* SQ_BLOCK_ATTN */
 };
 
