@@ -116,6 +116,8 @@ int main(int argc, char **argv)
     check_model("s", 1);
     check_model("xlstm[1:1]", 2);
     check_model("m,m,s", 3);
+    check_model("mamba2", 1);
+    check_model("mamba2,m", 2);
     sq_model m;
     sq_model_cfg bad = {"m", 1, 8, 2, 1, 3}, odd = {"m", 1, 9, 2, 7, 3}, sp = {"m,q", 0, 8, 2, 7, 3};
     th_expect_error("a vocabulary of one token is refused", sq_model_build(&m, &bad), SQ_EINVAL);

@@ -18,7 +18,7 @@ typedef struct {
                float *dx, float *work);
 } blk_ops;
 
-extern const blk_ops mlstm_block_ops, slstm_block_ops;
+extern const blk_ops mlstm_block_ops, slstm_block_ops, mamba2_block_ops;
 
 #define SQ_NORM_EPS 1e-5f
 
