@@ -6,11 +6,11 @@
 #include "internal.h"
 
 static const blk_ops *const block_table[SQ_BLOCK_NTYPES] = {
-    &mlstm_block_ops, /* SQ_BLOCK_MLSTM */
-    &slstm_block_ops, /* SQ_BLOCK_SLSTM */
-    NULL,             /* SQ_BLOCK_MAMBA2 */
-    &gdn_block_ops,   /* SQ_BLOCK_GDN */
-    &attn_block_ops,  /* SQ_BLOCK_ATTN */
+    &mlstm_block_ops,  /* SQ_BLOCK_MLSTM */
+    &slstm_block_ops,  /* SQ_BLOCK_SLSTM */
+    &mamba2_block_ops, /* SQ_BLOCK_MAMBA2 */
+    &gdn_block_ops,    /* SQ_BLOCK_GDN */
+    &attn_block_ops,   /* SQ_BLOCK_ATTN */
 };
 
 const char *sq_block_name(sq_block_type t)

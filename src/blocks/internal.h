@@ -20,7 +20,7 @@ typedef struct {
     size_t (*state_floats)(const sq_block_cfg *c, int B, int max_len);
 } blk_ops;
 
-extern const blk_ops mlstm_block_ops, slstm_block_ops, gdn_block_ops, attn_block_ops;
+extern const blk_ops mlstm_block_ops, slstm_block_ops, mamba2_block_ops, gdn_block_ops, attn_block_ops;
 
 #define SQ_NORM_EPS 1e-5f
 

@@ -1,0 +1,265 @@
+/* The Mamba-2 block (DESIGN.md §3, mamba_ssm's Mamba2 with one group G = 1
+ * and no MLP; heads H, head width V = P, state K = N, inner width HV = H·V):
+ *   h = RMSNorm(x);  [z, xc, B, C, Δ̃] = h W_inᵀ       (widths HV, HV, K, K, H)
+ *   [x', B', C'] = SiLU(conv1d_4([xc, B, C]) + b_conv)  (causal, depthwise)
+ *   y = SSD(x', B', C', Δ̃; dt_bias, A = -exp(A_log), D)
+ *   g = RMSNorm(y ⊙ SiLU(z)) ⊙ w     (RMSNormGated, norm_before_gate=False,
+ *                                     over the whole HV width)
+ *   out = x + g W_outᵀ
+ * Initialisation (mamba_ssm Mamba2): in_proj N(0, 0.02) (subq's projection
+ * std instead of PyTorch's kaiming-uniform), conv weight and bias both
+ * U(-1/√4, 1/√4) (PyTorch's Conv1d default, bound 1/√fan_in with fan_in =
+ * W = 4 for a depthwise conv), Δ drawn log-uniformly in [1e-3, 1e-1] per head
+ * (floored at 1e-4) and dt_bias = Δ + log(-expm1(-Δ)) (the inverse softplus),
+ * A uniform in [1, 16] per head and A_log = log A, D = 1, norms 1, out_proj
+ * N(0, 0.02/√(2L)). */
+#include <math.h>
+#include <string.h>
+
+#include "../layers/conv1d.h"
+#include "../layers/linear.h"
+#include "../layers/norm.h"
+#include "../ops/ssd.h"
+#include "internal.h"
+
+enum { NORM1, WIN, CONVW, CONVB, DTBIAS, ALOG, DSKIP, GNORM, WOUT };
+enum { CONV_W = 4 };
+
+/* Widths of one row: in_proj output P = 2HV + 2K + H, conv channels HV + 2K. */
+static int in_width(const sq_block_cfg *c) { return 2 * c->H * c->V + 2 * c->K + c->H; }
+static int conv_width(const sq_block_cfg *c) { return c->H * c->V + 2 * c->K; }
+
+static int mamba2_block_register(sq_block *b, sq_params *ps, int i)
+{
+    int D = b->c.D, H = b->c.H, HV = H * b->c.V, CC = conv_width(&b->c), rc;
+    if ((rc = blk_add(b, ps, i, "norm1.weight", D, 0, 0)) ||
+        (rc = blk_add(b, ps, i, "mamba.in_proj", in_width(&b->c), D, 1)) ||
+        (rc = blk_add(b, ps, i, "mamba.conv.weight", CC, CONV_W, 1)) ||
+        (rc = blk_add(b, ps, i, "mamba.conv.bias", CC, 0, 0)) || (rc = blk_add(b, ps, i, "mamba.dt_bias", H, 0, 0)) ||
+        (rc = blk_add(b, ps, i, "mamba.A_log", H, 0, 0)) || (rc = blk_add(b, ps, i, "mamba.D", H, 0, 0)) ||
+        (rc = blk_add(b, ps, i, "mamba.norm.weight", HV, 0, 0)) || (rc = blk_add(b, ps, i, "mamba.out_proj", D, HV, 1)))
+        return rc;
+    return SQ_OK;
+}
+
+static void mamba2_block_init(const sq_block *b, sq_params *ps, sq_rng *r, float out_std)
+{
+    float bound = 1.0f / sqrtf((float)CONV_W);
+    blk_const(b, ps, NORM1, 1);
+    blk_normal(b, ps, WIN, r, 0.02f);
+    sq_rng_fill_uniform(r, blk_w(b, ps, CONVW), blk_n(b, ps, CONVW), -bound, bound);
+    sq_rng_fill_uniform(r, blk_w(b, ps, CONVB), blk_n(b, ps, CONVB), -bound, bound);
+    float *dtb = blk_w(b, ps, DTBIAS), *alog = blk_w(b, ps, ALOG);
+    for (int h = 0; h < b->c.H; h++) {
+        /* Δ = exp(U(log 1e-3, log 1e-1)), bias = softplus⁻¹(Δ) */
+        double dt = exp(log(1e-3) + sq_rng_uniform(r) * (log(1e-1) - log(1e-3)));
+        if (dt < 1e-4) dt = 1e-4;
+        dtb[h] = (float)(dt + log(-expm1(-dt)));
+    }
+    for (int h = 0; h < b->c.H; h++) alog[h] = (float)log(1 + 15 * sq_rng_uniform(r)); /* A ~ U(1, 16) */
+    blk_const(b, ps, DSKIP, 1);
+    blk_const(b, ps, GNORM, 1);
+    blk_normal(b, ps, WOUT, r, out_std);
+}
+
+/* acts: h [N,D], r1 [N], zx (in_proj output) [N,P], xbc (conv input) and
+ * cv (conv output) [N,CC], xs [N,HV], bm, cm [N,K] (after SiLU), dt [N,H],
+ * y (SSD output) [N,HV], r2 [N] (the gated norm's rstd) */
+typedef struct {
+    float *h, *r1, *zx, *xbc, *cv, *xs, *bm, *cm, *dt, *y, *r2;
+} acts_t;
+
+static acts_t carve_acts(const sq_block_cfg *c, size_t N, float *p)
+{
+    acts_t a;
+    size_t HV = (size_t)c->H * c->V;
+    a.h = blk_take(&p, N * c->D);
+    a.r1 = blk_take(&p, N);
+    a.zx = blk_take(&p, N * in_width(c));
+    a.xbc = blk_take(&p, N * conv_width(c));
+    a.cv = blk_take(&p, N * conv_width(c));
+    a.xs = blk_take(&p, N * HV);
+    a.bm = blk_take(&p, N * c->K);
+    a.cm = blk_take(&p, N * c->K);
+    a.dt = blk_take(&p, N * c->H);
+    a.y = blk_take(&p, N * HV);
+    a.r2 = blk_take(&p, N);
+    return a;
+}
+
+static size_t r16(size_t n) { return (n + 15) / 16 * 16; }
+
+static size_t mamba2_block_act_floats(const sq_block_cfg *c, size_t N)
+{
+    size_t HV = (size_t)c->H * c->V;
+    return r16(N * c->D) + 2 * r16(N) + r16(N * in_width(c)) + 2 * r16(N * conv_width(c)) + 2 * r16(N * HV) +
+           2 * r16(N * c->K) + r16(N * c->H);
+}
+
+static sq_dims op_dims(const sq_block_cfg *c, int B, int T) { return (sq_dims){B, T, c->H, c->K, c->V}; }
+static sq_ssd_opts op_opts(const sq_block_cfg *c) { return (sq_ssd_opts){c->chunk, 1}; }
+
+/* work (fwd and bwd alike): A [H], dt_bias, A, D grads [H], dz [N,HV],
+ * gated and dgated [N,HV], dxs [N,HV], dbm, dcm [N,K], ddt [N,H], dcv,
+ * dxbc [N,CC], dzx [N,P], dh [N,D], then the operator's */
+static size_t mamba2_block_work_floats(const sq_block_cfg *c, int B, int T)
+{
+    size_t N = (size_t)B * T, HV = (size_t)c->H * c->V;
+    sq_ssd_opts o = op_opts(c);
+    return 4 * r16(c->H) + 4 * r16(N * HV) + 2 * r16(N * c->K) + r16(N * c->H) + 2 * r16(N * conv_width(c)) +
+           r16(N * in_width(c)) + r16(N * c->D) + sq_ssd_work_floats(op_dims(c, B, T), &o) + 16;
+}
+
+static float sigm(float v) { return 1 / (1 + expf(-v)); }
+
+/* A = -exp(A_log) */
+static void decay_rates(const sq_block *b, const sq_params *ps, float *A)
+{
+    const float *alog = blk_w(b, ps, ALOG);
+    for (int h = 0; h < b->c.H; h++) A[h] = -expf(alog[h]);
+}
+
+/* Copies columns [c0, c0+w) of the [N, ld] rows of src into dst [N, w]
+ * (back = 0), or dst into them (back = 1). */
+static void columns(int N, int ld, int c0, int w, float *src, float *dst, int back)
+{
+    for (int n = 0; n < N; n++) {
+        float *s = src + (size_t)n * ld + c0, *d = dst + (size_t)n * w;
+        if (back) memcpy(s, d, (size_t)w * sizeof(float));
+        else memcpy(d, s, (size_t)w * sizeof(float));
+    }
+}
+
+/* gated = y ⊙ SiLU(z), z the first HV columns of zx */
+static void gate(int N, int HV, int P, const float *zx, const float *y, float *gated)
+{
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < HV; j++) {
+            float z = zx[(size_t)n * P + j];
+            gated[(size_t)n * HV + j] = y[(size_t)n * HV + j] * z * sigm(z);
+        }
+}
+
+/* state: the conv's last inputs [B, CONV_W-1, HV+2K], then the SSD state S [B,H,K,V] */
+static size_t mamba2_block_state_floats(const sq_block_cfg *c, int B, int max_len)
+{
+    return (size_t)B * ((CONV_W - 1) * (size_t)conv_width(c) + (size_t)c->H * c->K * c->V);
+}
+
+static int mamba2_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out,
+                            float *acts, float *work, const sq_block_carry *carry)
+{
+    const sq_block_cfg *c = &b->c;
+    int N = B * T, D = c->D, H = c->H, K = c->K, HV = H * c->V, P = in_width(c), CC = conv_width(c), rc;
+    acts_t a = carve_acts(c, (size_t)N, acts);
+    float *p = work;
+    float *A = blk_take(&p, H), *gated = blk_take(&p, (size_t)N * HV), *gn = blk_take(&p, (size_t)N * HV);
+    float *scratch = p;
+    if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
+        (rc = sq_linear_fwd(N, D, P, a.h, blk_w(b, ps, WIN), NULL, a.zx)))
+        return rc;
+    columns(N, P, HV, CC, a.zx, a.xbc, 0);
+    columns(N, P, HV + CC, H, a.zx, a.dt, 0);
+    float *cst = carry ? carry->state : NULL, *S = carry ? cst + (size_t)B * (CONV_W - 1) * CC : NULL;
+    if ((rc = sq_conv1d_fwd(B, T, CC, CONV_W, a.xbc, blk_w(b, ps, CONVW), blk_w(b, ps, CONVB), cst, a.cv, cst)))
+        return rc;
+    /* SiLU, split into the operator's x, B, C */
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < CC; j++) {
+            float v = a.cv[(size_t)n * CC + j], s = v * sigm(v);
+            if (j < HV) a.xs[(size_t)n * HV + j] = s;
+            else if (j < HV + K) a.bm[(size_t)n * K + j - HV] = s;
+            else a.cm[(size_t)n * K + j - HV - K] = s;
+        }
+    decay_rates(b, ps, A);
+    sq_ssd_opts o = op_opts(c);
+    sq_ssd_in in = {a.xs, a.bm, a.cm, a.dt, blk_w(b, ps, DTBIAS), A, blk_w(b, ps, DSKIP)};
+    if ((rc = sq_ssd_fwd(op_dims(c, B, T), &o, &in, S, a.y, S, scratch))) return rc;
+    gate(N, HV, P, a.zx, a.y, gated);
+    if ((rc = sq_norm_fwd(N, 1, HV, 0, SQ_NORM_EPS, gated, blk_w(b, ps, GNORM), NULL, gn, NULL, a.r2))) return rc;
+    if (out != x) memcpy(out, x, (size_t)N * D * sizeof(float));
+    sq_sgemm(0, 1, N, D, HV, 1, gn, HV, blk_w(b, ps, WOUT), HV, 1, out, D); /* out = x + gn W_outᵀ */
+    return SQ_OK;
+}
+
+/* From d(gated) = dgt: dy = dgt ⊙ SiLU(z), dz = dgt ⊙ y ⊙ SiLU'(z),
+ * SiLU'(z) = σ(z)(1 + z(1 - σ(z))). */
+static void gate_bwd(int N, int HV, int P, const float *zx, const float *y, const float *dgt, float *dy, float *dz)
+{
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < HV; j++) {
+            size_t i = (size_t)n * HV + j;
+            float z = zx[(size_t)n * P + j], s = sigm(z);
+            dy[i] = dgt[i] * z * s;
+            dz[i] = dgt[i] * y[i] * s * (1 + z * (1 - s));
+        }
+}
+
+/* d(conv output) from the gradients of the split SiLU outputs */
+static void silu_split_bwd(int N, int HV, int K, const float *cv, const float *dxs, const float *dbm, const float *dcm,
+                           float *dcv)
+{
+    int CC = HV + 2 * K;
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < CC; j++) {
+            float v = cv[(size_t)n * CC + j], s = sigm(v);
+            float g = j < HV ? dxs[(size_t)n * HV + j]
+                             : j < HV + K ? dbm[(size_t)n * K + j - HV] : dcm[(size_t)n * K + j - HV - K];
+            dcv[(size_t)n * CC + j] = g * s * (1 + v * (1 - s));
+        }
+}
+
+static int mamba2_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
+                     const float *dout, float *dx, float *work)
+{
+    const sq_block_cfg *c = &b->c;
+    int N = B * T, D = c->D, H = c->H, K = c->K, HV = H * c->V, P = in_width(c), CC = conv_width(c), rc;
+    acts_t a = carve_acts(c, (size_t)N, (float *)acts);
+    float *p = work;
+    float *A = blk_take(&p, H), *dtb = blk_take(&p, H), *dA = blk_take(&p, H), *dD = blk_take(&p, H);
+    float *dz = blk_take(&p, (size_t)N * HV), *gated = blk_take(&p, (size_t)N * HV);
+    float *dgt = blk_take(&p, (size_t)N * HV), *dxs = blk_take(&p, (size_t)N * HV);
+    float *dbm = blk_take(&p, (size_t)N * K), *dcm = blk_take(&p, (size_t)N * K), *ddt = blk_take(&p, (size_t)N * H);
+    float *dcv = blk_take(&p, (size_t)N * CC), *dxbc = blk_take(&p, (size_t)N * CC);
+    float *dzx = blk_take(&p, (size_t)N * P), *dh = blk_take(&p, (size_t)N * D), *scratch = p;
+    /* out = x + gn W_outᵀ, gn = gated ⊙ r2 ⊙ w recomputed into dzx's room */
+    float *gn = dzx, *dgn = dxs;
+    const float *w = blk_w(b, ps, GNORM);
+    gate(N, HV, P, a.zx, a.y, gated);
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < HV; j++) gn[(size_t)n * HV + j] = gated[(size_t)n * HV + j] * a.r2[n] * w[j];
+    if ((rc = sq_linear_bwd(N, HV, D, gn, blk_w(b, ps, WOUT), dout, dgn, blk_g(b, ps, WOUT), NULL)) ||
+        (rc = sq_norm_bwd(N, 1, HV, 0, gated, w, NULL, a.r2, dgn, dgt, blk_g(b, ps, GNORM), NULL)))
+        return rc;
+    float *dy = gated; /* gated is no longer needed */
+    gate_bwd(N, HV, P, a.zx, a.y, dgt, dy, dz);
+    /* the operator writes its parameter gradients: add them to the model's */
+    decay_rates(b, ps, A);
+    sq_ssd_opts o = op_opts(c);
+    sq_ssd_in in = {a.xs, a.bm, a.cm, a.dt, blk_w(b, ps, DTBIAS), A, blk_w(b, ps, DSKIP)};
+    sq_ssd_grad gr = {dxs, dbm, dcm, ddt, dtb, dA, dD};
+    if ((rc = sq_ssd_bwd(op_dims(c, B, T), &o, &in, NULL, dy, NULL, &gr, NULL, scratch))) return rc;
+    float *gdtb = blk_g(b, ps, DTBIAS), *galog = blk_g(b, ps, ALOG), *gD = blk_g(b, ps, DSKIP);
+    for (int h = 0; h < H; h++) {
+        gdtb[h] += dtb[h];
+        galog[h] += dA[h] * A[h]; /* dA/dA_log = -exp(A_log) = A */
+        gD[h] += dD[h];
+    }
+    silu_split_bwd(N, HV, K, a.cv, dxs, dbm, dcm, dcv);
+    if ((rc = sq_conv1d_bwd(B, T, CC, CONV_W, a.xbc, blk_w(b, ps, CONVW), NULL, dcv, dxbc, blk_g(b, ps, CONVW),
+                            blk_g(b, ps, CONVB), NULL)))
+        return rc;
+    /* d(in_proj output) = [dz, dxbc, ddt] */
+    columns(N, P, 0, HV, dzx, dz, 1);
+    columns(N, P, HV, CC, dzx, dxbc, 1);
+    columns(N, P, HV + CC, H, dzx, ddt, 1);
+    if ((rc = sq_linear_bwd(N, D, P, a.h, blk_w(b, ps, WIN), dzx, dh, blk_g(b, ps, WIN), NULL)) ||
+        (rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, NORM1), NULL, a.r1, dh, dx, blk_g(b, ps, NORM1), NULL)))
+        return rc;
+    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dout[i]; /* residual */
+    return SQ_OK;
+}
+
+const blk_ops mamba2_block_ops = {mamba2_block_register, mamba2_block_init, mamba2_block_act_floats,
+                                  mamba2_block_work_floats, mamba2_block_fwd, mamba2_block_bwd,
+                                  mamba2_block_state_floats};
