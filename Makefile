@@ -26,19 +26,35 @@ TREF_OBJ = $(TREF_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      = $(BUILD)/libsubq.a
 
+# The CUDA part (src/cuda) is built when nvcc is found: build/libsubq_cuda.a
+# and build/cuda-tests/test_cuda (run by `make test-cuda` on a GPU machine).
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVFLAGS    = -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
+             -I$(BLASINC) -Xcompiler -Wall,-Wno-unused-parameter,-fopenmp -MMD -MP
+CUDA_SRC   = $(wildcard src/cuda/*.cu)
+CUDA_OBJ   = $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+CUDA_LIB   = $(BUILD)/libsubq_cuda.a
+CUDA_TEST  = $(BUILD)/cuda-tests/test_cuda
+CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+ifneq ($(NVCC),)
+CUDA_ALL = $(CUDA_TEST) $(BUILD)/cuda-tests/bench_cuda
+endif
+
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 
 .SECONDARY:
-.PHONY: all lib tests test test-fast asan run bench deps bench-deps clean help
-all: subq tests $(BUILD)/examples/mlstm_example
+.PHONY: all lib tests test test-fast asan run bench deps bench-deps clean help cuda test-cuda
+all: subq tests $(BUILD)/examples/mlstm_example $(CUDA_ALL)
 
 help:
 	@echo "make            build ./subq and the tests"
 	@echo "make deps       install the Debian packages subq needs (apt-get)"
-	@echo "make run        build and run the main job (subq bench ops at its defaults)"
+	@echo "make run        build and run the main job (subq compare at its defaults)"
 	@echo "make test       run the tests, plain and under ASan/UBSan"
 	@echo "make test-fast  run the tests once, plain build only"
 	@echo "make bench-deps install what the peer comparison (bench/cpu_peers.sh) needs"
+	@echo "make test-cuda  build (nvcc) and run the CUDA tests on this machine's GPU"
 
 lib: $(LIB)
 
@@ -60,6 +76,30 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TREF_OBJ) $(LIB)
 	$(CC) $(LDFLAGS_ALL) $< $(TREF_OBJ) $(LIB) $(LDLIBS_ALL) -o $@
 
 tests: $(TEST_BIN)
+
+$(BUILD)/src/cuda/%.o: src/cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(CUDA_LIB): $(CUDA_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(CUDA_TEST): tests/cuda/test_cuda.c $(TREF_OBJ) $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(TREF_OBJ) $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) $(CUDA_LDLIBS) -lstdc++ -o $@
+
+$(BUILD)/cuda-tests/bench_cuda: tests/cuda/bench_cuda.c $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) $(CUDA_LDLIBS) -lstdc++ -o $@
+
+cuda:
+	@[ -n "$(NVCC)" ] || { echo "make cuda: nvcc not found (install the CUDA toolkit or set NVCC=)"; exit 2; }
+	$(MAKE) --no-print-directory $(CUDA_TEST) $(BUILD)/cuda-tests/bench_cuda
+
+# The CUDA tests: run on a machine with an NVIDIA GPU (sm_90: H100/H200).
+test-cuda: cuda
+	$(CUDA_TEST)
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIB)
 	$(CC) $(LDFLAGS_ALL) $< $(LIB) $(LDLIBS_ALL) -o $@
@@ -83,7 +123,7 @@ test: all
 	 echo "$$a passed, $$b failed"; test $$b -eq 0
 
 run: all
-	./subq bench ops
+	./subq compare
 
 bench: all
 	./subq bench ops --json $(BUILD)/bench_ops.json
@@ -104,4 +144,4 @@ bench-deps: deps
 clean:
 	rm -rf build build-asan subq
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TREF_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TREF_OBJ:.o=.d) $(TEST_BIN:=.d) $(CUDA_OBJ:.o=.d)

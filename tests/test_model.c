@@ -23,9 +23,11 @@ static double loss_at(sq_model *m, const int32_t *x, const int32_t *y)
     return S;
 }
 
+static int neg_eigval; /* GDN blocks with β ∈ (0,2) for the next checks */
+
 static void check_model(const char *spec, int depth)
 {
-    sq_model_cfg c = {"", depth, 8, 2, 7, 3};
+    sq_model_cfg c = {"", depth, 8, 2, 7, 3, neg_eigval};
     snprintf(c.spec, sizeof c.spec, "%s", spec);
     sq_model m;
     char what[160];
@@ -121,7 +123,7 @@ static void check_model(const char *spec, int depth)
  * over the whole sequence (logits of every position). */
 static void check_carry(const char *spec, int depth)
 {
-    sq_model_cfg c = {"", depth, 8, 2, 7, 3};
+    sq_model_cfg c = {"", depth, 8, 2, 7, 3, 0};
     snprintf(c.spec, sizeof c.spec, "%s", spec);
     sq_model m;
     if (!th_expect_ok("build", sq_model_build(&m, &c))) return;
@@ -168,13 +170,19 @@ int main(int argc, char **argv)
     check_model("attn,m,s", 3);
     check_model("gdn", 1);
     check_model("gdn,m", 2);
+    neg_eigval = 1;
+    check_model("gdn", 1);
+    neg_eigval = 0;
     check_model("mamba2", 1);
     check_model("mamba2,m", 2);
     check_model("mamba2,gdn,attn,s", 4);
     check_carry("m,s,attn", 3);
     check_carry("gdn,mamba2", 2);
     sq_model m;
-    sq_model_cfg bad = {"m", 1, 8, 2, 1, 3}, odd = {"m", 1, 9, 2, 7, 3}, sp = {"m,q", 0, 8, 2, 7, 3};
+    sq_model_cfg bad = {"m", 1, 8, 2, 1, 3, 0}, odd = {"m", 1, 9, 2, 7, 3, 0}, sp = {"m,q", 0, 8, 2, 7, 3, 0},
+                 neg = {"gdn", 1, 8, 2, 7, 3, 2};
+    th_expect_error("neg_eigval 2 is refused", sq_model_build(&m, &neg), SQ_EINVAL);
+    sq_model_free(&m);
     th_expect_error("a vocabulary of one token is refused", sq_model_build(&m, &bad), SQ_EINVAL);
     sq_model_free(&m);
     th_expect_error("width not a multiple of heads", sq_model_build(&m, &odd), SQ_EINVAL);

@@ -53,6 +53,10 @@ int main(int argc, char **argv)
     expect_error("mamba", 0);
     expect_error("xlstm(7:1)", 5);
     sq_spec s;
+    int rc = sq_spec_parse("m,mamba", 0, &s);
+    th_check(rc == SQ_EINVAL && strstr(sq_last_error(), "did you mean 'mamba2'"),
+             "a misspelt block name gets a suggestion: %s", sq_last_error());
+    sq_clear_error();
     th_expect_error("empty spec", sq_spec_parse("", 0, &s), SQ_EINVAL);
     th_expect_error("NULL spec", sq_spec_parse(NULL, 0, &s), SQ_EINVAL);
     th_expect_error("negative depth", sq_spec_parse("gdn", -1, &s), SQ_EINVAL);

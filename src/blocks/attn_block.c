@@ -54,15 +54,11 @@ static acts_t carve_acts(const sq_block_cfg *c, size_t N, float *p)
     return a;
 }
 
-static size_t r16(size_t n) { return (n + 15) / 16 * 16; }
-
 static size_t attn_block_act_floats(const sq_block_cfg *c, size_t N)
 {
     size_t HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
-    return 2 * r16(N * c->D) + r16(N) + 2 * r16(N * HK) + 2 * r16(N * HV) + mlp_act_floats(c, N);
+    return 2 * blk_r16(N * c->D) + blk_r16(N) + 2 * blk_r16(N * HK) + 2 * blk_r16(N * HV) + mlp_act_floats(c, N);
 }
-
-static sq_dims op_dims(const sq_block_cfg *c, int B, int T) { return (sq_dims){B, T, c->H, c->K, c->V}; }
 
 /* work: dx2, dh [N,D], dq, dk [N,HK], do, dv [N,HV], then the larger of the
  * MLP's work (ds, da, dg [N,F], dh [N,D]) and the attention's. */
@@ -70,9 +66,9 @@ static size_t attn_block_work_floats(const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T, HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
     sq_attn_opts o = {c->chunk};
-    size_t own = 2 * r16(N * c->D) + 2 * r16(N * HK) + 2 * r16(N * HV);
+    size_t own = 2 * blk_r16(N * c->D) + 2 * blk_r16(N * HK) + 2 * blk_r16(N * HV);
     size_t mlp = 3 * N * c->F + N * c->D;
-    size_t op = sq_attn_work_floats(op_dims(c, B, T), &o);
+    size_t op = sq_attn_work_floats(blk_op_dims(c, B, T), &o);
     return own + (mlp > op ? mlp : op) + 16;
 }
 
@@ -103,7 +99,7 @@ static int attn_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, 
         (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WV), NULL, a.v)) ||
         (rc = sq_rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.q, a.q)) || /* in place */
         (rc = sq_rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.k, a.k)) ||
-        (rc = sq_attn_fwd(op_dims(c, B, T), &o, a.q, a.k, a.v, carry ? &cache : NULL, a.o, carry ? &cache : NULL,
+        (rc = sq_attn_fwd(blk_op_dims(c, B, T), &o, a.q, a.k, a.v, carry ? &cache : NULL, a.o, carry ? &cache : NULL,
                           work)))
         return rc;
     memcpy(a.x2, x, (size_t)N * D * sizeof(float));
@@ -126,17 +122,15 @@ static int attn_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const 
     if ((rc = mlp_bwd(b, ps, MLP, N, a.x2, a.mlp, dout, dx2, scratch)) ||
         /* x2 = x + o W_outᵀ: do = dx2 W_out, dW_out += dx2ᵀ o */
         (rc = sq_linear_bwd(N, HV, D, a.o, blk_w(b, ps, WOUT), dx2, dout_a, blk_g(b, ps, WOUT), NULL)) ||
-        (rc = sq_attn_bwd(op_dims(c, B, T), &o, a.q, a.k, a.v, NULL, dout_a, dq, dk, dv, NULL, scratch)) ||
+        (rc = sq_attn_bwd(blk_op_dims(c, B, T), &o, a.q, a.k, a.v, NULL, dout_a, dq, dk, dv, NULL, scratch)) ||
         /* RoPE is a rotation: its backward rotates back, in place */
         (rc = sq_rope_bwd(B, T, H, c->K, 0, ROPE_BASE, dq, dq)) || (rc = sq_rope_bwd(B, T, H, c->K, 0, ROPE_BASE, dk, dk)))
         return rc;
     memset(dh, 0, (size_t)N * D * sizeof(float));
-    lin_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), dq, dh, blk_g(b, ps, WQ), NULL);
-    lin_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), dk, dh, blk_g(b, ps, WK), NULL);
-    lin_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), dv, dh, blk_g(b, ps, WV), NULL);
-    if ((rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, NORM1), NULL, a.r1, dh, dx, blk_g(b, ps, NORM1), NULL))) return rc;
-    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dx2[i]; /* residual */
-    return SQ_OK;
+    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), dq, dh, blk_g(b, ps, WQ), NULL);
+    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), dk, dh, blk_g(b, ps, WK), NULL);
+    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), dv, dh, blk_g(b, ps, WV), NULL);
+    return blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, dh, dx2, dx);
 }
 
 const blk_ops attn_block_ops = {attn_block_register, attn_block_init, attn_block_act_floats,

@@ -26,6 +26,7 @@ typedef struct {
     int K, V;   /* key and value width per head (sLSTM: K = V = D/H) */
     int F;      /* SwiGLU hidden width */
     int chunk;  /* chunk length of the chunkwise operators */
+    int neg_eigval; /* GDN: β ∈ (0,2), state-transition eigenvalues in (-1,1) (Grazzi et al.) */
 } sq_block_cfg;
 
 enum { SQ_BLOCK_MAXP = 16 };

@@ -78,29 +78,26 @@ int mlp_bwd(const sq_block *b, sq_params *ps, int slot, int N, const float *x, c
         (rc = sq_swiglu_bwd((size_t)N * F, a, g, ds, da, dg)) ||
         (rc = sq_linear_bwd(N, D, F, h, blk_w(b, ps, slot + 1), da, dh, blk_g(b, ps, slot + 1), NULL)))
         return rc;
-    sq_sgemm(0, 0, N, D, F, 1, dg, F, blk_w(b, ps, slot + 2), D, 1, dh, D); /* dh += dg W3 */
-    sq_sgemm(1, 0, F, D, N, 1, dg, F, h, D, 1, blk_g(b, ps, slot + 2), D);  /* dW3 += dgᵀ h */
-    if ((rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, slot), NULL, r, dh, dx, blk_g(b, ps, slot), NULL))) return rc;
-    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dout[i]; /* residual */
+    if ((rc = sq_linear_bwd_acc(N, D, F, h, blk_w(b, ps, slot + 2), dg, dh, blk_g(b, ps, slot + 2), NULL))) return rc;
+    return blk_prenorm_bwd(b, ps, slot, N, x, r, dh, dout, dx);
+}
+
+int blk_prenorm_bwd(const sq_block *b, sq_params *ps, int slot, int N, const float *x, const float *r, const float *dh,
+                    const float *dres, float *dx)
+{
+    int D = b->c.D, rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, slot), NULL, r, dh, dx, blk_g(b, ps, slot), NULL);
+    if (rc) return rc;
+    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dres[i];
     return SQ_OK;
 }
 
-void lin_bwd_acc(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
-                 float *db)
-{
-    sq_sgemm(0, 0, N, in, out, 1, dy, out, W, in, 1, dx, in); /* dx += dy W */
-    sq_sgemm(1, 0, out, in, N, 1, dy, out, x, in, 1, dW, in); /* dW += dyᵀ x */
-    if (db)
-        for (int o = 0; o < out; o++) {
-            double s = 0;
-            for (int n = 0; n < N; n++) s += dy[(size_t)n * out + o];
-            db[o] += (float)s;
-        }
-}
+size_t blk_r16(size_t n) { return (n + 15) / 16 * 16; }
+
+sq_dims blk_op_dims(const sq_block_cfg *c, int B, int T) { return (sq_dims){B, T, c->H, c->K, c->V}; }
 
 float *blk_take(float **p, size_t n)
 {
     float *r = *p;
-    *p += (n + 15) / 16 * 16;
+    *p += blk_r16(n);
     return r;
 }

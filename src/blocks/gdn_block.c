@@ -90,21 +90,18 @@ static acts_t carve_acts(const sq_block_cfg *c, size_t N, float *p)
     return a;
 }
 
-static size_t r16(size_t n) { return (n + 15) / 16 * 16; }
-
 static size_t gdn_block_act_floats(const sq_block_cfg *c, size_t N)
 {
     size_t HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
-    return 2 * r16(N * c->D) + r16(N) + 2 * r16(N * conv_ch(c)) + 2 * r16(N * HK) + 4 * r16(N * HV) +
-           3 * r16(N * c->H) + mlp_act_floats(c, N);
+    return 2 * blk_r16(N * c->D) + blk_r16(N) + 2 * blk_r16(N * conv_ch(c)) + 2 * blk_r16(N * HK) + 4 * blk_r16(N * HV) +
+           3 * blk_r16(N * c->H) + mlp_act_floats(c, N);
 }
-
-static sq_dims op_dims(const sq_block_cfg *c, int B, int T) { return (sq_dims){B, T, c->H, c->K, c->V}; }
 
 static sq_gdn_opts op_opts(const sq_block_cfg *c)
 {
-    sq_gdn_opts o = sq_gdn_defaults(); /* qk_l2norm = 1, neg_eigval = 0 */
+    sq_gdn_opts o = sq_gdn_defaults(); /* qk_l2norm = 1 */
     o.chunk = c->chunk;
+    o.neg_eigval = c->neg_eigval;
     return o;
 }
 
@@ -114,9 +111,9 @@ static size_t gdn_block_work_floats(const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T, HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
     sq_gdn_opts o = op_opts(c);
-    size_t bufs = 2 * r16(N * c->D) + 5 * r16(N * HV) + 2 * r16(N * HK) + 2 * r16(N * c->H) + 2 * r16(c->H) +
-                  2 * r16(N * conv_ch(c));
-    size_t mlp = 3 * N * c->F + N * c->D + 16, op = sq_gdn_work_floats(op_dims(c, B, T), &o);
+    size_t bufs = 2 * blk_r16(N * c->D) + 5 * blk_r16(N * HV) + 2 * blk_r16(N * HK) + 2 * blk_r16(N * c->H) + 2 * blk_r16(c->H) +
+                  2 * blk_r16(N * conv_ch(c));
+    size_t mlp = 3 * N * c->F + N * c->D + 16, op = sq_gdn_work_floats(blk_op_dims(c, B, T), &o);
     return bufs + (mlp > op ? mlp : op) + 16;
 }
 
@@ -175,7 +172,7 @@ static int gdn_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, c
     /* o = GDN(...); on = RMSNorm over each head's V values, weight [V] shared */
     if ((rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WA), NULL, a.al)) ||
         (rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WB), NULL, a.be)) ||
-        (rc = sq_gdn_fwd(op_dims(c, B, T), &o, &in, S, a.o, S, work)) ||
+        (rc = sq_gdn_fwd(blk_op_dims(c, B, T), &o, &in, S, a.o, S, work)) ||
         (rc = sq_norm_fwd(N * H, 1, c->V, 0, SQ_NORM_EPS, a.o, blk_w(b, ps, GNORM), NULL, a.on, NULL, a.r2)) ||
         (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WG), NULL, a.gate)))
         return rc;
@@ -264,7 +261,7 @@ static int gdn_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const f
     sq_gdn_opts o = op_opts(c);
     sq_gdn_in in = {a.q, a.k, a.v, a.al, a.be, blk_w(b, ps, ALOG), blk_w(b, ps, DTB)};
     sq_gdn_grad gr = {w.dq, w.dk, w.dv, w.dal, w.dbe, w.dA, w.ddt};
-    if ((rc = sq_gdn_bwd(op_dims(c, B, T), &o, &in, NULL, w.d_o, NULL, &gr, NULL, w.scratch))) return rc;
+    if ((rc = sq_gdn_bwd(blk_op_dims(c, B, T), &o, &in, NULL, w.d_o, NULL, &gr, NULL, w.scratch))) return rc;
     float *gA = blk_g(b, ps, ALOG), *gdt = blk_g(b, ps, DTB);
     for (int h = 0; h < H; h++) {
         gA[h] += w.dA[h];
@@ -272,15 +269,13 @@ static int gdn_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const f
     }
     if ((rc = conv_bwd(b, ps, B, T, &a, &w))) return rc;
     memset(w.dh, 0, (size_t)N * D * sizeof(float));
-    lin_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), w.dq, w.dh, blk_g(b, ps, WQ), NULL);
-    lin_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), w.dk, w.dh, blk_g(b, ps, WK), NULL);
-    lin_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), w.dv, w.dh, blk_g(b, ps, WV), NULL);
-    lin_bwd_acc(N, D, H, a.h, blk_w(b, ps, WA), w.dal, w.dh, blk_g(b, ps, WA), NULL);
-    lin_bwd_acc(N, D, H, a.h, blk_w(b, ps, WB), w.dbe, w.dh, blk_g(b, ps, WB), NULL);
-    lin_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WG), w.dgate, w.dh, blk_g(b, ps, WG), NULL);
-    if ((rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, NORM1), NULL, a.r1, w.dh, dx, blk_g(b, ps, NORM1), NULL)))
-        return rc;
-    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += w.dx2[i]; /* residual */
+    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), w.dq, w.dh, blk_g(b, ps, WQ), NULL);
+    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), w.dk, w.dh, blk_g(b, ps, WK), NULL);
+    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), w.dv, w.dh, blk_g(b, ps, WV), NULL);
+    sq_linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WA), w.dal, w.dh, blk_g(b, ps, WA), NULL);
+    sq_linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WB), w.dbe, w.dh, blk_g(b, ps, WB), NULL);
+    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WG), w.dgate, w.dh, blk_g(b, ps, WG), NULL);
+    if ((rc = blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, w.dh, w.dx2, dx))) return rc;
     return SQ_OK;
 }
 

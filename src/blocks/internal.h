@@ -45,9 +45,15 @@ int mlp_bwd(const sq_block *b, sq_params *ps, int slot, int N, const float *x, c
 
 
 
-/* Backward of y = x Wᵀ + b accumulating into dx (+=) as well as dW, db. */
-void lin_bwd_acc(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
-                 float *db);
+/* Backward of x' = x + f(RMSNorm(x)) (weight in `slot`, saved 1/rms r)
+ * from dh = the gradient at RMSNorm's output and dres at x': dx = dres +
+ * RMSNorm'ᵀ dh; the norm weight's gradient accumulates. */
+int blk_prenorm_bwd(const sq_block *b, sq_params *ps, int slot, int N, const float *x, const float *r, const float *dh,
+                    const float *dres, float *dx);
+/* n rounded up to a multiple of 16 floats (what blk_take consumes). */
+size_t blk_r16(size_t n);
+/* The operator's dimensions [B, T, H, K, V] of a block. */
+sq_dims blk_op_dims(const sq_block_cfg *c, int B, int T);
 /* Floats from a bump pointer (16-float aligned). */
 float *blk_take(float **p, size_t n);
 #endif

@@ -87,16 +87,13 @@ static acts_t carve_acts(const sq_block_cfg *c, size_t N, float *p)
     return a;
 }
 
-static size_t r16(size_t n) { return (n + 15) / 16 * 16; }
-
 static size_t mamba2_block_act_floats(const sq_block_cfg *c, size_t N)
 {
     size_t HV = (size_t)c->H * c->V;
-    return r16(N * c->D) + 2 * r16(N) + r16(N * in_width(c)) + 2 * r16(N * conv_width(c)) + 2 * r16(N * HV) +
-           2 * r16(N * c->K) + r16(N * c->H);
+    return blk_r16(N * c->D) + 2 * blk_r16(N) + blk_r16(N * in_width(c)) + 2 * blk_r16(N * conv_width(c)) + 2 * blk_r16(N * HV) +
+           2 * blk_r16(N * c->K) + blk_r16(N * c->H);
 }
 
-static sq_dims op_dims(const sq_block_cfg *c, int B, int T) { return (sq_dims){B, T, c->H, c->K, c->V}; }
 static sq_ssd_opts op_opts(const sq_block_cfg *c) { return (sq_ssd_opts){c->chunk, 1}; }
 
 /* work (fwd and bwd alike): A [H], dt_bias, A, D grads [H], dz [N,HV],
@@ -106,8 +103,8 @@ static size_t mamba2_block_work_floats(const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T, HV = (size_t)c->H * c->V;
     sq_ssd_opts o = op_opts(c);
-    return 4 * r16(c->H) + 4 * r16(N * HV) + 2 * r16(N * c->K) + r16(N * c->H) + 2 * r16(N * conv_width(c)) +
-           r16(N * in_width(c)) + r16(N * c->D) + sq_ssd_work_floats(op_dims(c, B, T), &o) + 16;
+    return 4 * blk_r16(c->H) + 4 * blk_r16(N * HV) + 2 * blk_r16(N * c->K) + blk_r16(N * c->H) + 2 * blk_r16(N * conv_width(c)) +
+           blk_r16(N * in_width(c)) + blk_r16(N * c->D) + sq_ssd_work_floats(blk_op_dims(c, B, T), &o) + 16;
 }
 
 static float sigm(float v) { return 1 / (1 + expf(-v)); }
@@ -174,7 +171,7 @@ static int mamba2_block_fwd(const sq_block *b, const sq_params *ps, int B, int T
     decay_rates(b, ps, A);
     sq_ssd_opts o = op_opts(c);
     sq_ssd_in in = {a.xs, a.bm, a.cm, a.dt, blk_w(b, ps, DTBIAS), A, blk_w(b, ps, DSKIP)};
-    if ((rc = sq_ssd_fwd(op_dims(c, B, T), &o, &in, S, a.y, S, scratch))) return rc;
+    if ((rc = sq_ssd_fwd(blk_op_dims(c, B, T), &o, &in, S, a.y, S, scratch))) return rc;
     gate(N, HV, P, a.zx, a.y, gated);
     if ((rc = sq_norm_fwd(N, 1, HV, 0, SQ_NORM_EPS, gated, blk_w(b, ps, GNORM), NULL, gn, NULL, a.r2))) return rc;
     if (out != x) memcpy(out, x, (size_t)N * D * sizeof(float));
@@ -238,7 +235,7 @@ static int mamba2_block_bwd(const sq_block *b, sq_params *ps, int B, int T, cons
     sq_ssd_opts o = op_opts(c);
     sq_ssd_in in = {a.xs, a.bm, a.cm, a.dt, blk_w(b, ps, DTBIAS), A, blk_w(b, ps, DSKIP)};
     sq_ssd_grad gr = {dxs, dbm, dcm, ddt, dtb, dA, dD};
-    if ((rc = sq_ssd_bwd(op_dims(c, B, T), &o, &in, NULL, dy, NULL, &gr, NULL, scratch))) return rc;
+    if ((rc = sq_ssd_bwd(blk_op_dims(c, B, T), &o, &in, NULL, dy, NULL, &gr, NULL, scratch))) return rc;
     float *gdtb = blk_g(b, ps, DTBIAS), *galog = blk_g(b, ps, ALOG), *gD = blk_g(b, ps, DSKIP);
     for (int h = 0; h < H; h++) {
         gdtb[h] += dtb[h];
@@ -253,11 +250,8 @@ static int mamba2_block_bwd(const sq_block *b, sq_params *ps, int B, int T, cons
     columns(N, P, 0, HV, dzx, dz, 1);
     columns(N, P, HV, CC, dzx, dxbc, 1);
     columns(N, P, HV + CC, H, dzx, ddt, 1);
-    if ((rc = sq_linear_bwd(N, D, P, a.h, blk_w(b, ps, WIN), dzx, dh, blk_g(b, ps, WIN), NULL)) ||
-        (rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, NORM1), NULL, a.r1, dh, dx, blk_g(b, ps, NORM1), NULL)))
-        return rc;
-    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dout[i]; /* residual */
-    return SQ_OK;
+    if ((rc = sq_linear_bwd(N, D, P, a.h, blk_w(b, ps, WIN), dzx, dh, blk_g(b, ps, WIN), NULL))) return rc;
+    return blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, dh, dout, dx);
 }
 
 const blk_ops mamba2_block_ops = {mamba2_block_register, mamba2_block_init, mamba2_block_act_floats,

@@ -65,16 +65,12 @@ static acts_t carve_acts(const sq_block_cfg *c, size_t N, float *p)
     return a;
 }
 
-static size_t r16(size_t n) { return (n + 15) / 16 * 16; }
-
 static size_t mlstm_block_act_floats(const sq_block_cfg *c, size_t N)
 {
     size_t HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
-    return 2 * r16(N * c->D) + r16(N) + 2 * r16(N * HK) + 4 * r16(N * HV) + 3 * r16(N * c->H) +
+    return 2 * blk_r16(N * c->D) + blk_r16(N) + 2 * blk_r16(N * HK) + 4 * blk_r16(N * HV) + 3 * blk_r16(N * c->H) +
            mlp_act_floats(c, N);
 }
-
-static sq_dims op_dims(const sq_block_cfg *c, int B, int T) { return (sq_dims){B, T, c->H, c->K, c->V}; }
 
 static size_t mlstm_block_work_floats(const sq_block_cfg *c, int B, int T)
 {
@@ -82,7 +78,7 @@ static size_t mlstm_block_work_floats(const sq_block_cfg *c, int B, int T)
     sq_mlstm_opts o = {c->chunk, 0};
     size_t tmp = 2 * N * c->D + 2 * N * HK + 4 * N * HV + 2 * N * c->H + 16 * 16;
     size_t mlp = 3 * N * c->F + N * c->D + 16;
-    return tmp + (mlp > N * HV ? mlp : N * HV) + sq_mlstm_work_floats(op_dims(c, B, T), &o) + 16;
+    return tmp + (mlp > N * HV ? mlp : N * HV) + sq_mlstm_work_floats(blk_op_dims(c, B, T), &o) + 16;
 }
 
 /* state: S̄ [B,H,K,V], n̄ [B,H,K], m [B,H] */
@@ -113,7 +109,7 @@ static int mlstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T,
         (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WO), NULL, a.o)) ||
         (rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WI), blk_w(b, ps, BI), a.ig)) ||
         (rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WF), blk_w(b, ps, BF), a.fg)) ||
-        (rc = sq_mlstm_fwd(op_dims(c, B, T), &o, &in, carry ? &st : NULL, a.m, carry ? &st : NULL, work)) ||
+        (rc = sq_mlstm_fwd(blk_op_dims(c, B, T), &o, &in, carry ? &st : NULL, a.m, carry ? &st : NULL, work)) ||
         (rc = sq_norm_fwd(N, H, c->V, 0, SQ_NORM_EPS, a.m, blk_w(b, ps, MHNORM), NULL, a.hn, NULL, a.r2)))
         return rc;
     float *gated = work; /* HeadNorm(m) ⊙ σ(o) */
@@ -153,17 +149,15 @@ static int mlstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const
     sq_mlstm_opts o = {c->chunk, 0};
     sq_mlstm_in in = {a.q, a.k, a.v, a.ig, a.fg};
     sq_mlstm_grad gr = {dq, dk, dv, di, df};
-    if ((rc = sq_mlstm_bwd(op_dims(c, B, T), &o, &in, NULL, dg, NULL, &gr, NULL, scratch))) return rc;
+    if ((rc = sq_mlstm_bwd(blk_op_dims(c, B, T), &o, &in, NULL, dg, NULL, &gr, NULL, scratch))) return rc;
     memset(dh, 0, (size_t)N * D * sizeof(float));
-    lin_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), dq, dh, blk_g(b, ps, WQ), NULL);
-    lin_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), dk, dh, blk_g(b, ps, WK), NULL);
-    lin_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), dv, dh, blk_g(b, ps, WV), NULL);
-    lin_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WO), dog, dh, blk_g(b, ps, WO), NULL);
-    lin_bwd_acc(N, D, H, a.h, blk_w(b, ps, WI), di, dh, blk_g(b, ps, WI), blk_g(b, ps, BI));
-    lin_bwd_acc(N, D, H, a.h, blk_w(b, ps, WF), df, dh, blk_g(b, ps, WF), blk_g(b, ps, BF));
-    if ((rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, NORM1), NULL, a.r1, dh, dx, blk_g(b, ps, NORM1), NULL))) return rc;
-    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dx2[i]; /* residual */
-    return SQ_OK;
+    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), dq, dh, blk_g(b, ps, WQ), NULL);
+    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), dk, dh, blk_g(b, ps, WK), NULL);
+    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), dv, dh, blk_g(b, ps, WV), NULL);
+    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WO), dog, dh, blk_g(b, ps, WO), NULL);
+    sq_linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WI), di, dh, blk_g(b, ps, WI), blk_g(b, ps, BI));
+    sq_linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WF), df, dh, blk_g(b, ps, WF), blk_g(b, ps, BF));
+    return blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, dh, dx2, dx);
 }
 
 const blk_ops mlstm_block_ops = {mlstm_block_register, mlstm_block_init, mlstm_block_act_floats,

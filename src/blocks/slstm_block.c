@@ -44,22 +44,19 @@ static void slstm_block_init(const sq_block *b, sq_params *ps, sq_rng *r, float 
     mlp_init(b, ps, MLP, r, out_std);
 }
 
-static size_t r16(size_t n) { return (n + 15) / 16 * 16; }
-
 /* acts: h [N,D], r1 [N], gx [N,4D], hs [N,D], r2 [N·H], x2 [N,D], MLP's */
 static size_t slstm_block_act_floats(const sq_block_cfg *c, size_t N)
 {
-    return 4 * r16(N * c->D) + r16(4 * N * c->D) + r16(N) + r16(N * c->H) + mlp_act_floats(c, N);
+    return 4 * blk_r16(N * c->D) + blk_r16(4 * N * c->D) + blk_r16(N) + blk_r16(N * c->H) + mlp_act_floats(c, N);
 }
 
-static sq_dims op_dims(const sq_block_cfg *c, int B, int T) { return (sq_dims){B, T, c->H, c->K, c->K}; }
 
 static size_t slstm_block_work_floats(const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T;
-    size_t mlp = 3 * N * c->F + N * c->D + 16, op = sq_slstm_work_floats(op_dims(c, B, T), NULL);
-    size_t grads = r16((size_t)4 * c->D * c->K) + r16((size_t)4 * c->D); /* the operator's dR, dbias */
-    return 3 * r16(N * c->D) + r16(4 * N * c->D) + grads + (mlp > op ? mlp : op) + 16;
+    size_t mlp = 3 * N * c->F + N * c->D + 16, op = sq_slstm_work_floats(blk_op_dims(c, B, T), NULL);
+    size_t grads = blk_r16((size_t)4 * c->D * c->K) + blk_r16((size_t)4 * c->D); /* the operator's dR, dbias */
+    return 3 * blk_r16(N * c->D) + blk_r16(4 * N * c->D) + grads + (mlp > op ? mlp : op) + 16;
 }
 
 typedef struct {
@@ -94,7 +91,7 @@ static int slstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T,
     sq_slstm_state st = {cs, cs + n, cs + 2 * n, cs + 3 * n};
     if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
         (rc = sq_linear_fwd(N, D, 4 * D, a.h, blk_w(b, ps, WG), NULL, a.gx)) ||
-        (rc = sq_slstm_fwd(op_dims(c, B, T), NULL, &in, cs ? &st : NULL, a.hs, cs ? &st : NULL, work)) ||
+        (rc = sq_slstm_fwd(blk_op_dims(c, B, T), NULL, &in, cs ? &st : NULL, a.hs, cs ? &st : NULL, work)) ||
         (rc = sq_norm_fwd(N, c->H, c->K, 0, SQ_NORM_EPS, a.hs, blk_w(b, ps, HNORM), NULL, a.x2, NULL, a.r2)))
         return rc;
     for (size_t i = 0; i < (size_t)N * D; i++) a.x2[i] += x[i]; /* x' = x + HeadNorm(h) */
@@ -118,14 +115,12 @@ static int slstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const
     /* the operator writes its parameter gradients: add them to the model's */
     sq_slstm_in in = {a.gx, blk_w(b, ps, RR), blk_w(b, ps, BIAS)};
     sq_slstm_grad gr = {dgx, dR, dbias};
-    if ((rc = sq_slstm_bwd(op_dims(c, B, T), NULL, &in, NULL, dhs, NULL, &gr, NULL, scratch))) return rc;
+    if ((rc = sq_slstm_bwd(blk_op_dims(c, B, T), NULL, &in, NULL, dhs, NULL, &gr, NULL, scratch))) return rc;
     for (size_t i = 0; i < nR; i++) gR[i] += dR[i];
     for (size_t i = 0; i < nB; i++) gB[i] += dbias[i];
     memset(dh, 0, (size_t)N * D * sizeof(float));
-    lin_bwd_acc(N, D, 4 * D, a.h, blk_w(b, ps, WG), dgx, dh, blk_g(b, ps, WG), NULL);
-    if ((rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, NORM1), NULL, a.r1, dh, dx, blk_g(b, ps, NORM1), NULL))) return rc;
-    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dx2[i]; /* residual */
-    return SQ_OK;
+    sq_linear_bwd_acc(N, D, 4 * D, a.h, blk_w(b, ps, WG), dgx, dh, blk_g(b, ps, WG), NULL);
+    return blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, dh, dx2, dx);
 }
 
 const blk_ops slstm_block_ops = {slstm_block_register, slstm_block_init, slstm_block_act_floats,

@@ -160,7 +160,7 @@ static int run_model(const run_opts *o, const char *dir, compare_row *row)
 
 int cli_compare(int argc, char **argv)
 {
-    static const char *const flags[] = {"--task",  "--models", "--depth",  "--width",   "--heads",     "--chunk",
+    static const char *const flags[] = {"--task",  "--models", "--depth",  "--width",   "--heads",     "--chunk", "--neg-eigval",
                                         "--steps", "--batch",  "--accum",  "--len",     "--lr",        "--lr-min",
                                         "--warmup", "--wd",    "--clip",   "--seed",    "--config",    "--lengths",
                                         "--eval-n", "--threads", "--log-every", "--out", "--resume", NULL};

@@ -27,11 +27,12 @@ static const char *const train_help =
     "  --depth N          blocks (default: the spec's pattern length)\n"
     "  --width D          model width (default 64)     --heads H    heads (default 4)\n"
     "  --chunk N          chunk length of the operators (default 64)\n"
+    "  --neg-eigval 0|1   GDN blocks with β in (0,2): negative state eigenvalues (default 0)\n"
     "  --steps N          optimizer steps (default 1000)\n"
     "  --batch N          sequences per micro-batch (default 32)\n"
     "  --accum N          micro-batches per step, gradient accumulation (default 1)\n"
     "  --len N            training length L_train (default 64)\n"
-    "  --lr X             peak learning rate (default 1e-3), --lr-min X final (default 1e-4)\n"
+    "  --lr X             peak learning rate (default 3e-3), --lr-min X final (default 3e-4)\n"
     "  --warmup N         linear warm-up steps (default 10% of --steps), then cosine decay\n"
     "  --wd X             AdamW weight decay on matrices (default 0.1)\n"
     "  --clip X           global gradient-norm clip, <= 0 for none (default 1)\n"
@@ -147,6 +148,7 @@ static int set_flag(run_opts *o, const char *a, const char *v)
     else if (!strcmp(a, "--width")) return args_int(a, v, 1, 1 << 16, &c->model.D);
     else if (!strcmp(a, "--heads")) return args_int(a, v, 1, 1 << 12, &c->model.H);
     else if (!strcmp(a, "--chunk")) return args_int(a, v, 1, 1 << 16, &c->model.chunk);
+    else if (!strcmp(a, "--neg-eigval")) return args_int(a, v, 0, 1, &c->model.neg_eigval);
     else if (!strcmp(a, "--steps")) return args_int(a, v, 1, 1 << 30, &c->steps);
     else if (!strcmp(a, "--batch")) return args_int(a, v, 1, 1 << 20, &c->batch);
     else if (!strcmp(a, "--accum")) return args_int(a, v, 1, 1 << 16, &c->accum);
@@ -310,7 +312,7 @@ int run_fail(const char *cmd)
 
 int cli_train(int argc, char **argv)
 {
-    static const char *const flags[] = {"--task",  "--model", "--depth",  "--width",   "--heads",     "--chunk",
+    static const char *const flags[] = {"--task",  "--model", "--depth",  "--width",   "--heads",     "--chunk", "--neg-eigval",
                                         "--steps", "--batch", "--accum",  "--len",     "--lr",        "--lr-min",
                                         "--warmup", "--wd",   "--clip",   "--seed",    "--config",    "--lengths",
                                         "--eval-n", "--threads", "--log-every", "--out", "--resume", "--save-every",

@@ -23,16 +23,16 @@ int sq_linear_fwd(int N, int in, int out, const float *x, const float *W, const 
     return SQ_OK;
 }
 
-int sq_linear_bwd(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
-                  float *db)
+/* dx = β dx + dy W, dW += dyᵀ x, db += Σ_n dy_n. */
+static int linear_bwd(const char *op, float beta, int N, int in, int out, const float *x, const float *W,
+                      const float *dy, float *dx, float *dW, float *db)
 {
     int rc;
-    if ((rc = check("linear bwd", N, in, out)) || (rc = sq_check_ptr("linear bwd", "x", x)) ||
-        (rc = sq_check_ptr("linear bwd", "W", W)) || (rc = sq_check_ptr("linear bwd", "dy", dy)) ||
-        (rc = sq_check_ptr("linear bwd", "dW", dW)))
+    if ((rc = check(op, N, in, out)) || (rc = sq_check_ptr(op, "x", x)) || (rc = sq_check_ptr(op, "W", W)) ||
+        (rc = sq_check_ptr(op, "dy", dy)) || (rc = sq_check_ptr(op, "dW", dW)))
         return rc;
-    if (dx) sq_sgemm(0, 0, N, in, out, 1, dy, out, W, in, 0, dx, in);   /* dx = dy W */
-    sq_sgemm(1, 0, out, in, N, 1, dy, out, x, in, 1, dW, in);          /* dW += dyᵀ x */
+    if (dx) sq_sgemm(0, 0, N, in, out, 1, dy, out, W, in, beta, dx, in);
+    sq_sgemm(1, 0, out, in, N, 1, dy, out, x, in, 1, dW, in);
     if (db)
         for (int o = 0; o < out; o++) {
             double s = 0;
@@ -40,4 +40,16 @@ int sq_linear_bwd(int N, int in, int out, const float *x, const float *W, const 
             db[o] += (float)s;
         }
     return SQ_OK;
+}
+
+int sq_linear_bwd(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
+                  float *db)
+{
+    return linear_bwd("linear bwd", 0, N, in, out, x, W, dy, dx, dW, db);
+}
+
+int sq_linear_bwd_acc(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
+                      float *db)
+{
+    return linear_bwd("linear bwd", 1, N, in, out, x, W, dy, dx, dW, db);
 }

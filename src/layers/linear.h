@@ -11,5 +11,8 @@ int sq_linear_fwd(int N, int in, int out, const float *x, const float *W, const 
 /* dx may be NULL (not wanted); db NULL when there is no bias. */
 int sq_linear_bwd(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
                   float *db);
+/* The same with dx ACCUMULATED (+=): for an input feeding several layers. */
+int sq_linear_bwd_acc(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
+                      float *db);
 
 #endif

@@ -31,7 +31,7 @@ static int add(sq_model *m, const char *name, int64_t d0, int64_t d1, int decay,
 static sq_block_cfg block_cfg(sq_block_type t, const sq_model_cfg *c)
 {
     int hd = c->D / c->H;
-    sq_block_cfg bc = {c->D, c->H, hd, hd, round8((8 * c->D + 2) / 3), c->chunk};
+    sq_block_cfg bc = {c->D, c->H, hd, hd, round8((8 * c->D + 2) / 3), c->chunk, c->neg_eigval};
     if (t == SQ_BLOCK_SLSTM) bc.F = round8((4 * c->D + 2) / 3);
     if (t == SQ_BLOCK_MAMBA2) {
         bc.V = 2 * hd;
@@ -50,6 +50,8 @@ int sq_model_build(sq_model *m, const sq_model_cfg *c)
         return sq_fail(SQ_EINVAL, "model: width %d must be a positive multiple of the heads %d", c->D, c->H);
     if (c->vocab < 2) return sq_fail(SQ_EINVAL, "model: vocabulary must be >= 2, got %d", c->vocab);
     if ((rc = sq_check_chunk("model", c->chunk)) || (rc = sq_spec_parse(c->spec, c->depth, &m->spec))) return rc;
+    if (c->neg_eigval != 0 && c->neg_eigval != 1)
+        return sq_fail(SQ_EINVAL, "model: neg_eigval must be 0 or 1, got %d", c->neg_eigval);
     m->cfg.depth = m->spec.depth;
     m->blocks = calloc((size_t)m->spec.depth, sizeof *m->blocks);
     if (!m->blocks) return sq_fail(SQ_ENOMEM, "model: out of memory");

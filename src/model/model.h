@@ -19,6 +19,7 @@ typedef struct {
     int D, H;       /* width and heads; head size D/H */
     int vocab;
     int chunk;      /* operators' chunk length */
+    int neg_eigval; /* GDN blocks with β ∈ (0,2) (negative eigenvalues) */
 } sq_model_cfg;
 
 typedef struct {

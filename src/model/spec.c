@@ -29,6 +29,27 @@ static int block_of_word(const char *s, size_t len)
     return -1;
 }
 
+/* "unknown block name", with the closest known name or family when one is near. */
+static const char *unknown_word(const char *s, size_t len)
+{
+    static const char *const known[] = {"mlstm", "slstm", "mamba2", "gdn", "attn", "transformer", "xlstm[1:1]", NULL};
+    static char msg[96];
+    char word[32];
+    snprintf(word, sizeof word, "%.*s", (int)(len < sizeof word ? len : sizeof word - 1), s);
+    const char *best = NULL;
+    int bd = 3;
+    for (int i = 0; known[i]; i++) {
+        int d = sq_edit_distance(word, known[i]);
+        if (d < bd) {
+            bd = d;
+            best = known[i];
+        }
+    }
+    if (!best) return "unknown block name";
+    snprintf(msg, sizeof msg, "unknown block name (did you mean '%s'?)", best);
+    return msg;
+}
+
 /* Reads a decimal integer at spec[*pos]; -1 when there is none. */
 static int read_int(const char *spec, size_t *pos)
 {
@@ -64,7 +85,7 @@ static int parse_list(const char *spec, sq_block_type *pattern)
     for (;;) {
         size_t len = strcspn(spec + pos, ",");
         int t = block_of_word(spec + pos, len);
-        if (t < 0) return -spec_error(spec, pos, len ? "unknown block name" : "empty block name");
+        if (t < 0) return -spec_error(spec, pos, len ? unknown_word(spec + pos, len) : "empty block name");
         if (n == SQ_SPEC_MAX_DEPTH) return -spec_error(spec, pos, "too many blocks");
         pattern[n++] = (sq_block_type)t;
         pos += len;

@@ -23,8 +23,8 @@ sq_train_cfg sq_train_defaults(void)
     c.accum = 1;
     c.len = 64;
     c.warmup = -1;
-    c.lr = 1e-3f;
-    c.lr_min = 1e-4f;
+    c.lr = 3e-3f;
+    c.lr_min = 3e-4f;
     c.clip = 1.0f;
     c.adamw = sq_adamw_defaults();
     c.seed = 1;
@@ -48,7 +48,8 @@ int sq_train_validate(sq_train_cfg *c)
         (rc = check_range("lr_min", c->lr_min, 0, c->lr)) || (rc = check_range("clip", c->clip, -1, 1e9)) ||
         (rc = check_range("weight_decay", c->adamw.weight_decay, 0, 10)) ||
         (rc = check_range("beta1", c->adamw.beta1, 0, 0.9999999)) ||
-        (rc = check_range("beta2", c->adamw.beta2, 0, 0.9999999)) || (rc = check_range("eps", c->adamw.eps, 0, 1)))
+        (rc = check_range("beta2", c->adamw.beta2, 0, 0.9999999)) || (rc = check_range("eps", c->adamw.eps, 0, 1)) ||
+        (rc = check_range("neg_eigval", c->model.neg_eigval, 0, 1)))
         return rc;
     if (c->warmup < 0) c->warmup = c->steps / 10;
     c->model.vocab = t->vocab;
@@ -65,10 +66,10 @@ int sq_train_cfg_json(const sq_train_cfg *c, char *buf, int n)
     const sq_model_cfg *m = &c->model;
     int k = snprintf(buf, (size_t)n,
                      "{\"task\": \"%s\", \"spec\": \"%s\", \"depth\": %d, \"d_model\": %d, \"heads\": %d, "
-                     "\"vocab\": %d, \"chunk\": %d, \"steps\": %d, \"batch\": %d, \"accum\": %d, \"len\": %d, "
+                     "\"vocab\": %d, \"chunk\": %d, \"neg_eigval\": %d, \"steps\": %d, \"batch\": %d, \"accum\": %d, \"len\": %d, "
                      "\"warmup\": %d, \"lr\": %.9g, \"lr_min\": %.9g, \"clip\": %.9g, \"beta1\": %.9g, "
                      "\"beta2\": %.9g, \"eps\": %.9g, \"weight_decay\": %.9g, \"seed\": %llu}\n",
-                     c->task, m->spec, m->depth, m->D, m->H, m->vocab, m->chunk, c->steps, c->batch, c->accum, c->len,
+                     c->task, m->spec, m->depth, m->D, m->H, m->vocab, m->chunk, m->neg_eigval, c->steps, c->batch, c->accum, c->len,
                      c->warmup, c->lr, c->lr_min, c->clip, c->adamw.beta1, c->adamw.beta2, c->adamw.eps,
                      c->adamw.weight_decay, (unsigned long long)c->seed);
     if (k < 0 || k >= n) return sq_fail(SQ_EINVAL, "training config: JSON buffer too small");
@@ -94,14 +95,14 @@ static int json_num(const sq_json *o, const char *key, double *dst)
     return 1;
 }
 
-static const char *const int_keys[] = {"depth", "d_model", "heads", "vocab", "chunk", "steps",
-                                       "batch", "accum",   "len",   "warmup", NULL};
+static const char *const int_keys[] = {"depth", "d_model", "heads", "vocab",  "chunk",      "steps",
+                                       "batch", "accum",   "len",   "warmup", "neg_eigval", NULL};
 static const char *const float_keys[] = {"lr", "lr_min", "clip", "beta1", "beta2", "eps", "weight_decay", NULL};
 
 static int *int_field(sq_train_cfg *c, int i)
 {
-    int *f[] = {&c->model.depth, &c->model.D, &c->model.H, &c->model.vocab, &c->model.chunk,
-                &c->steps,       &c->batch,   &c->accum,   &c->len,         &c->warmup};
+    int *f[] = {&c->model.depth, &c->model.D, &c->model.H, &c->model.vocab, &c->model.chunk, &c->steps,
+                &c->batch,       &c->accum,   &c->len,     &c->warmup,      &c->model.neg_eigval};
     return f[i];
 }
 

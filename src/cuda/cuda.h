@@ -1,0 +1,61 @@
+/* The CUDA backend (DESIGN.md §4, roadmap step 3): device buffers and the
+ * operators on the GPU, with the same math, layouts and state conventions
+ * as src/ops (which is their reference). Built when nvcc is present
+ * (Makefile: build/libsubq_cuda.a); every function returns SQ_OK or an
+ * error code with a message in sq_last_error().
+ *
+ * All tensor pointers given to sq_cuda_* operators are DEVICE pointers.
+ *
+ * Built so far: the scalar-gate chunkwise forward and backward (mLSTM,
+ * linear attention) in float32. bf16, the other operators and the layers
+ * are not built yet (docs/cuda.md). */
+#ifndef SUBQ_CUDA_H
+#define SUBQ_CUDA_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "../core/core.h"
+#include "../ops/linattn.h"
+#include "../ops/mlstm.h"
+
+/* SQ_OK when a CUDA device is usable; its description goes to name. */
+int sq_cuda_device(char *name, size_t n);
+int sq_cuda_malloc(float **p, size_t n);
+void sq_cuda_free(void *p);
+int sq_cuda_upload(float *dst, const float *src, size_t n);
+int sq_cuda_download(float *dst, const float *src, size_t n);
+/* dst[0..n) = v (to poison outputs in tests). */
+int sq_cuda_fill(float *dst, float v, size_t n);
+/* Waits for the device and reports an asynchronous error. */
+int sq_cuda_sync(void);
+
+/* Device floats of workspace for the scalar-gate operators (mLSTM,
+ * linear attention) at dims d and chunk length; `work` NULL lets a call
+ * allocate (and free) it itself. */
+size_t sq_cuda_scalar_work_floats(sq_dims d, int chunk);
+/* sq_mlstm_fwd on the device (float32). States as on the CPU (device
+ * pointers; s0 NULL = zero state; s1 may be NULL or equal to s0). */
+int sq_cuda_mlstm_fwd(sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in, const sq_mlstm_state *s0, float *out,
+                      sq_mlstm_state *s1, float *work);
+/* sq_mlstm_bwd on the device (float32): gradients of q, k, v, both gates
+ * and the initial state (ds0 may be NULL), given dout and optionally the
+ * final state's gradient ds1 (S and n; NULL = zero). */
+int sq_cuda_mlstm_bwd(sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in, const sq_mlstm_state *s0,
+                      const float *dout, const sq_mlstm_state *ds1, sq_mlstm_grad *g, sq_mlstm_state *ds0, float *work);
+/* sq_linattn_fwd on the device (float32); S0/S1 [B,H,K,V] as on the CPU. */
+int sq_cuda_linattn_fwd(sq_dims d, const sq_linattn_opts *o, const float *q, const float *k, const float *v,
+                        const float *S0, float *out, float *S1, float *work);
+/* sq_linattn_bwd on the device (float32); dS1, dS0 may be NULL. */
+int sq_cuda_linattn_bwd(sq_dims d, const sq_linattn_opts *o, const float *q, const float *k, const float *v,
+                        const float *S0, const float *dout, const float *dS1, float *dq, float *dk, float *dv,
+                        float *dS0, float *work);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,20 @@
+/* Shared by the .cu files: turning a CUDA error into subq's error. */
+#ifndef SUBQ_CUDA_INTERNAL_H
+#define SUBQ_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "cuda.h"
+
+/* SQ_OK, or SQ_EINVAL with "op: <CUDA's message>". */
+static inline int cu_check(const char *op, cudaError_t e)
+{
+    if (e == cudaSuccess) return SQ_OK;
+    return sq_fail(SQ_EINVAL, "%s: CUDA error: %s", op, cudaGetErrorString(e));
+}
+
+/* The process's cuBLAS handle, created on first use (float32 math, no TF32). */
+int cu_cublas(const char *op, cublasHandle_t *h);
+
+#endif

@@ -1,0 +1,722 @@
+/* The scalar-gate chunkwise forward on the GPU: the math of
+ * src/ops/scalar_chunk.h ((U1)-(U3) with scalar decay e^{λ_t} and write
+ * e^{w_t}, optional stabilizer m and normalizer n), parallel over
+ * (batch, head, chunk) except for two short scans over the chunks.
+ * With F_j = Σ_{r<=j} λ_r inside a chunk, r_j = max_{s<=j}(w_s - F_s):
+ *   m_j = F_j + max(m_prev, r_j)                 (stabilizer; m_prev: scan 1)
+ *   α_j = e^{F_j + m_prev - m_j},  γ_s = e^{F_L - F_s + w_s - m_L},  β = α_L
+ *   Z_js = s (q_j·k_s) e^{F_j - F_s + w_s - m_j}  (s <= j)    [batched GEMM Q Kᵀ, then mask]
+ *   ΔS = (γ⊙K)ᵀ V, Δn = Σ_s γ_s k_s                          [batched GEMM]
+ *   S̄_in(c+1) = β_c S̄_in(c) + ΔS_c                          (scan 2)
+ *   h_j = Σ_s Z_js v_s + s α_j S̄_inᵀ q_j                     [batched GEMMs]
+ *   o_j = h_j / max(|N_j|, e^{-m_j}),  N_j = Σ_s Z_js + s α_j n̄_in·q_j   (normalize)
+ * Heads are first copied to [B,H,T',·] (T' = T rounded up to the chunk,
+ * padded steps have λ = 0 and w = -∞, so they write nothing), so every
+ * batched GEMM has one stride. Gates in double, as on the CPU; matrix
+ * products in float32 through cuBLAS (no TF32). */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <math.h>
+
+#include "cuda.h"
+#include "cuda_internal.h"
+
+typedef struct {
+    int B, T, H, K, V, L, nc, Tp;
+    float qscale;
+    int stabilize, normalize;
+    int gates; /* 0: λ = w = 0 (linear attention); 1: λ = logsigmoid(f̃) (or f̃), w = ĩ (mLSTM) */
+    int exp_forget;
+    const float *q, *k, *v, *ig, *fg;
+    const float *S0, *n0, *m0;
+    float *out, *S1, *n1, *m1;
+} sc_args;
+
+/* Device workspace, carved from one allocation. */
+typedef struct {
+    float *qt, *kt, *vt;   /* [BH, Tp, K|V] */
+    float *scaled;         /* [BH, Tp, K]: γ⊙K, then α⊙Q */
+    float *Z;              /* [BH, nc, L, L] */
+    float *O;              /* [BH, Tp, V] */
+    float *dS, *Sin;       /* [BH, nc, K, V] */
+    float *dn, *nin;       /* [BH, nc, K] */
+    double *F, *R, *M;     /* [BH, Tp]: F_j, r_j, m_j */
+    float *w, *alpha, *gamma, *rowZ; /* [BH, Tp]; rowZ becomes the divisor max(|N|, e^{-m}) */
+    double *mprev;         /* [BH, nc] */
+    float *beta;           /* [BH, nc] */
+    float *N;              /* [BH, Tp] the normalizer before max(|N|, e^{-m}) */
+    /* backward only */
+    float *dH, *dVt;       /* [BH, Tp, V] */
+    float *dQt, *dKt, *Rb; /* [BH, Tp, K] */
+    float *dN, *cs, *colE; /* [BH, Tp] */
+    double *dF;            /* [BH, Tp] */
+    float *Gm, *G;         /* [BH, nc, L, L] */
+    float *dSn, *dnn, *un; /* [BH, nc, K, V], [BH, nc, K] x2: the gradient w.r.t. each chunk's outgoing state */
+} sc_work;
+
+static size_t r64(size_t n) { return (n + 63) / 64 * 64; }
+
+static size_t work_floats(const sc_args *a, int bwd)
+{
+    size_t bh = (size_t)a->B * a->H, tp = bh * a->Tp, nc = bh * a->nc;
+    size_t f = r64(tp * a->K) * 3 + r64(tp * a->V) * 2 + r64(nc * a->L * a->L) + 2 * r64(nc * a->K * a->V) +
+               2 * r64(nc * a->K) + 3 * r64(2 * tp) + 5 * r64(tp) + r64(2 * nc) + r64(nc);
+    if (bwd)
+        f += 2 * r64(tp * a->V) + 3 * r64(tp * a->K) + 3 * r64(tp) + r64(2 * tp) + 2 * r64(nc * a->L * a->L) +
+             r64(nc * a->K * a->V) + 2 * r64(nc * a->K);
+    return f;
+}
+
+static float *take(float **p, size_t n)
+{
+    float *r = *p;
+    *p += r64(n);
+    return r;
+}
+
+static sc_work carve(const sc_args *a, float *p, int bwd)
+{
+    size_t bh = (size_t)a->B * a->H, tp = bh * a->Tp, nc = bh * a->nc;
+    sc_work w;
+    w.qt = take(&p, tp * a->K);
+    w.kt = take(&p, tp * a->K);
+    w.scaled = take(&p, tp * a->K);
+    w.vt = take(&p, tp * a->V);
+    w.O = take(&p, tp * a->V);
+    w.Z = take(&p, nc * a->L * a->L);
+    w.dS = take(&p, nc * a->K * a->V);
+    w.Sin = take(&p, nc * a->K * a->V);
+    w.dn = take(&p, nc * a->K);
+    w.nin = take(&p, nc * a->K);
+    w.F = (double *)take(&p, 2 * tp);
+    w.R = (double *)take(&p, 2 * tp);
+    w.M = (double *)take(&p, 2 * tp);
+    w.w = take(&p, tp);
+    w.alpha = take(&p, tp);
+    w.gamma = take(&p, tp);
+    w.rowZ = take(&p, tp);
+    w.mprev = (double *)take(&p, 2 * nc);
+    w.beta = take(&p, nc);
+    w.N = take(&p, tp);
+    if (!bwd) return w;
+    w.dH = take(&p, tp * a->V);
+    w.dVt = take(&p, tp * a->V);
+    w.dQt = take(&p, tp * a->K);
+    w.dKt = take(&p, tp * a->K);
+    w.Rb = take(&p, tp * a->K);
+    w.dN = take(&p, tp);
+    w.cs = take(&p, tp);
+    w.colE = take(&p, tp);
+    w.dF = (double *)take(&p, 2 * tp);
+    w.Gm = take(&p, nc * a->L * a->L);
+    w.G = take(&p, nc * a->L * a->L);
+    w.dSn = take(&p, nc * a->K * a->V);
+    w.dnn = take(&p, nc * a->K);
+    w.un = take(&p, nc * a->K);
+    return w;
+}
+
+static unsigned blocks_for(size_t n) { return (unsigned)((n + 255) / 256); }
+
+/* x [B,T,H,C] -> xt [B,H,Tp,C], zero rows past T. */
+__global__ static void to_heads(const float *x, float *xt, int B, int T, int H, int C, int Tp)
+{
+    size_t n = (size_t)B * H * Tp * C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        int c = i % C;
+        size_t r = i / C;
+        int t = r % Tp, bh = r / Tp, b = bh / H, h = bh % H;
+        xt[i] = t < T ? x[(((size_t)b * T + t) * H + h) * C + c] : 0.0f;
+    }
+}
+
+__device__ static double log_sigmoid(double x) { return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)); }
+
+/* One thread per (head, chunk): F_j, w_j and r_j. */
+__global__ static void chunk_gates(sc_args a, sc_work w)
+{
+    int id = blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= a.B * a.H * a.nc) return;
+    int bh = id / a.nc, c = id % a.nc, b = bh / a.H, h = bh % a.H;
+    double F = 0, r = -INFINITY;
+    for (int j = 0; j < a.L; j++) {
+        int t = c * a.L + j;
+        size_t o = (size_t)bh * a.Tp + t;
+        double lam = 0, wj = 0;
+        if (t >= a.T) wj = -INFINITY;
+        else if (a.gates) {
+            size_t g = ((size_t)b * a.T + t) * a.H + h;
+            lam = a.exp_forget ? (double)a.fg[g] : log_sigmoid(a.fg[g]);
+            wj = a.ig[g];
+        }
+        F += lam;
+        r = fmax(r, wj - F);
+        w.F[o] = F;
+        w.w[o] = (float)wj;
+        w.R[o] = r;
+    }
+}
+
+/* Scan 1, one thread per head: the stabilizer entering each chunk. */
+__global__ static void stabilizer_scan(sc_args a, sc_work w)
+{
+    int bh = blockIdx.x * blockDim.x + threadIdx.x;
+    if (bh >= a.B * a.H) return;
+    double m = (a.stabilize && a.m0) ? (double)a.m0[bh] : 0.0;
+    for (int c = 0; c < a.nc; c++) {
+        w.mprev[(size_t)bh * a.nc + c] = m;
+        size_t last = (size_t)bh * a.Tp + (size_t)c * a.L + a.L - 1;
+        if (a.stabilize) m = w.F[last] + fmax(m, w.R[last]);
+    }
+    if (a.m1) a.m1[bh] = (float)m;
+}
+
+/* One thread per step: m_j, α_j, γ_j; β per chunk. */
+__global__ static void chunk_factors(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.Tp;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    size_t bh = i / a.Tp;
+    int t = i % a.Tp, c = t / a.L, j = t % a.L;
+    double mp = w.mprev[bh * a.nc + c];
+    size_t last = bh * a.Tp + (size_t)c * a.L + a.L - 1;
+    double mj = a.stabilize ? w.F[i] + fmax(mp, w.R[i]) : 0.0;
+    double mL = a.stabilize ? w.F[last] + fmax(mp, w.R[last]) : 0.0;
+    w.alpha[i] = (float)exp(w.F[i] + mp - mj);
+    w.gamma[i] = (float)exp(w.F[last] - w.F[i] + (double)w.w[i] - mL);
+    w.M[i] = mj;
+    if (j == a.L - 1) w.beta[bh * a.nc + c] = (float)exp(w.F[i] + mp - mj);
+}
+
+/* Z_js = P_js e^{F_j - F_s + w_s - m_j} for s <= j, 0 above; rowZ_j = Σ_s Z_js. One thread per row. */
+__global__ static void mask_scores(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.Tp;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    size_t bh = i / a.Tp;
+    int t = i % a.Tp, c = t / a.L, j = t % a.L;
+    size_t base = bh * a.Tp + (size_t)c * a.L;
+    float *z = w.Z + ((bh * a.nc + c) * a.L + j) * a.L;
+    double Fj = w.F[i], mj = w.M[i];
+    float sum = 0;
+    for (int s = 0; s < a.L; s++) {
+        float v = 0;
+        if (s <= j) v = z[s] * (float)exp(Fj - w.F[base + s] + (double)w.w[base + s] - mj);
+        z[s] = v;
+        sum += v;
+    }
+    w.rowZ[i] = sum;
+}
+
+/* scaled = f ⊙ x rows ([BH,Tp,K] by [BH,Tp]); with dn, also Δn per chunk. */
+__global__ static void scale_rows(const float *x, const float *f, float *y, size_t rows, int K)
+{
+    size_t n = rows * K;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        y[i] = f[i / K] * x[i];
+}
+
+/* Δn_c[i] = Σ_s γ_s k_s[i]: one thread per (head, chunk, i). */
+__global__ static void chunk_dn(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.nc * a.K;
+    size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (id >= n) return;
+    int i = id % a.K;
+    size_t hc = id / a.K; /* bh * nc + c */
+    const float *kg = w.scaled + hc * a.L * a.K;
+    float acc = 0;
+    for (int s = 0; s < a.L; s++) acc += kg[(size_t)s * a.K + i];
+    w.dn[id] = acc;
+}
+
+/* Scan 2: S̄_in(c) for every chunk and the final state; one thread per
+ * (head, element) of S̄ (and of n̄ for the first K threads' second job). */
+__global__ static void state_scan(sc_args a, sc_work w)
+{
+    size_t KV = (size_t)a.K * a.V, per = KV + (a.normalize ? a.K : 0);
+    size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (id >= (size_t)a.B * a.H * per) return;
+    size_t bh = id / per, e = id % per;
+    int isn = e >= KV;
+    size_t ei = isn ? e - KV : e, stride = isn ? a.K : KV;
+    const float *init = isn ? a.n0 : a.S0;
+    float s = init ? init[bh * stride + ei] : 0.0f;
+    const float *delta = isn ? w.dn : w.dS;
+    float *in = isn ? w.nin : w.Sin;
+    for (int c = 0; c < a.nc; c++) {
+        size_t o = (bh * a.nc + c) * stride + ei;
+        in[o] = s;
+        s = w.beta[bh * a.nc + c] * s + delta[o];
+    }
+    float *fin = isn ? a.n1 : a.S1;
+    if (fin) fin[bh * stride + ei] = s;
+}
+
+/* rowZ_j <- max(|N_j|, e^{-m_j}), N_j = rowZ_j + s α_j q_j·n̄_in; one thread per row. */
+__global__ static void normalizer(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.Tp;
+    size_t row = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (row >= n) return;
+    size_t bh = row / a.Tp;
+    int c = (row % a.Tp) / a.L;
+    const float *q = w.qt + row * a.K, *nn = w.nin + (bh * a.nc + c) * a.K;
+    float qn = 0;
+    for (int i = 0; i < a.K; i++) qn += q[i] * nn[i];
+    float N = w.rowZ[row] + a.qscale * w.alpha[row] * qn;
+    w.N[row] = N;
+    w.rowZ[row] = fmaxf(fabsf(N), (float)exp(-w.M[row]));
+}
+
+/* o = h / divisor (normalize) or h, back to [B,T,H,V]; one thread per (head, step < T, v). */
+__global__ static void write_out(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.T * a.V;
+    size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (id >= n) return;
+    int vv = id % a.V;
+    size_t r = id / a.V;
+    int t = r % a.T;
+    size_t bh = r / a.T;
+    int b = bh / a.H, h = bh % a.H;
+    size_t row = bh * a.Tp + t;
+    float o = w.O[row * a.V + vv];
+    if (a.normalize) o /= w.rowZ[row];
+    a.out[(((size_t)b * a.T + t) * a.H + h) * a.V + vv] = o;
+}
+
+/* Row-major batched C = α op(A) op(B) + β C through column-major cuBLAS (Cᵀ = op(B)ᵀ op(A)ᵀ). */
+static int gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha, const float *A, int lda,
+                   long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
+                   int batch)
+{
+    cublasHandle_t hd;
+    int rc = cu_cublas(op, &hd);
+    if (rc) return rc;
+    cublasStatus_t st = cublasSgemmStridedBatched(hd, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                                  N, M, Kd, &alpha, B, ldb, sb, A, lda, sa, &beta, C, ldc, sc, batch);
+    return st == CUBLAS_STATUS_SUCCESS ? SQ_OK : sq_fail(SQ_EINVAL, "%s: cuBLAS batched GEMM failed (status %d)", op, (int)st);
+}
+
+static int check_launch(const char *op) { return cu_check(op, cudaGetLastError()); }
+
+static void set_chunks(sc_args *a)
+{
+    a->nc = (a->T + a->L - 1) / a->L;
+    a->Tp = a->nc * a->L;
+}
+
+/* The forward's stages into w (allocated by the caller). */
+static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
+{
+    int rc, BH = a->B * a->H, L = a->L, K = a->K, V = a->V, nbc = BH * a->nc;
+    size_t rows = (size_t)BH * a->Tp;
+    long long sK = (long long)L * K, sV = (long long)L * V, sLL = (long long)L * L, sKV = (long long)K * V;
+    to_heads<<<blocks_for(rows * K), 256>>>(a->q, w.qt, a->B, a->T, a->H, K, a->Tp);
+    to_heads<<<blocks_for(rows * K), 256>>>(a->k, w.kt, a->B, a->T, a->H, K, a->Tp);
+    to_heads<<<blocks_for(rows * V), 256>>>(a->v, w.vt, a->B, a->T, a->H, V, a->Tp);
+    chunk_gates<<<blocks_for(nbc), 256>>>(*a, w);
+    stabilizer_scan<<<blocks_for(BH), 256>>>(*a, w);
+    chunk_factors<<<blocks_for(rows), 256>>>(*a, w);
+    if ((rc = check_launch(op))) return rc;
+    /* P = s Q Kᵀ per chunk, masked into Z */
+    if ((rc = gemm_rm(op, 0, 1, L, L, K, a->qscale, w.qt, K, sK, w.kt, K, sK, 0, w.Z, L, sLL, nbc))) return rc;
+    mask_scores<<<blocks_for(rows), 256>>>(*a, w);
+    /* ΔS = (γ⊙K)ᵀ V, Δn = Σ γ k */
+    scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.gamma, w.scaled, rows, K);
+    if ((rc = gemm_rm(op, 1, 0, K, V, L, 1, w.scaled, K, sK, w.vt, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
+    if (a->normalize) chunk_dn<<<blocks_for((size_t)nbc * K), 256>>>(*a, w);
+    state_scan<<<blocks_for((size_t)BH * (sKV + (a->normalize ? K : 0))), 256>>>(*a, w);
+    /* h = Z V + s (α⊙Q) S̄_in */
+    if ((rc = gemm_rm(op, 0, 0, L, V, L, 1, w.Z, L, sLL, w.vt, V, sV, 0, w.O, V, sV, nbc))) return rc;
+    scale_rows<<<blocks_for(rows * K), 256>>>(w.qt, w.alpha, w.scaled, rows, K);
+    if ((rc = gemm_rm(op, 0, 0, L, V, K, a->qscale, w.scaled, K, sK, w.Sin, V, sKV, 1, w.O, V, sV, nbc))) return rc;
+    if (a->normalize) normalizer<<<blocks_for(rows), 256>>>(*a, w);
+    if (a->out) write_out<<<blocks_for((size_t)BH * a->T * V), 256>>>(*a, w);
+    return check_launch(op);
+}
+
+/* Runs stages(op, a, w, ctx) on a workspace: the caller's, or one allocated for the call. */
+static int with_work(const char *op, sc_args *a, float *work, int bwd,
+                     int (*stages)(const char *, const sc_args *, const sc_work &, const void *), const void *ctx)
+{
+    float *owned = NULL;
+    int rc;
+    set_chunks(a);
+    if (!work) {
+        if ((rc = sq_cuda_malloc(&owned, work_floats(a, bwd)))) return rc;
+        work = owned;
+    }
+    rc = stages(op, a, carve(a, work, bwd), ctx);
+    if (owned) {
+        int e = cu_check(op, cudaDeviceSynchronize());
+        sq_cuda_free(owned);
+        if (!rc) rc = e;
+    }
+    return rc;
+}
+
+static int forward_only(const char *op, const sc_args *a, const sc_work &w, const void *ctx)
+{
+    return forward_stages(op, a, w);
+}
+
+static int sc_forward(const char *op, sc_args *a, float *work) { return with_work(op, a, work, 0, forward_only, NULL); }
+
+/* ---- backward ---------------------------------------------------------------
+ * The CPU's chunk backward (scalar_chunk.c) for every chunk at once, with
+ * the gradient w.r.t. each chunk's outgoing state from a reverse scan:
+ *   dH_j = do_j / D_j,  dN_j = -sign(N_j)(do_j·o_j)/D_j when |N_j| > e^{-m_j}  (normalize)
+ *   dS̄_out(c-1) = β_c dS̄_out(c) + s (α⊙Q_c)ᵀ dH_c                        (reverse scan)
+ *   G = A ⊙ (dH Vᵀ + dN 1ᵀ),  E = Z ⊙ (dH Vᵀ + dN 1ᵀ)   (E: the mask exponents' gradient)
+ *   dQ = s G K + s α⊙(dH S̄_inᵀ + dN n̄_inᵀ),  dK = s Gᵀ Q + γ⊙(V dS̄_outᵀ + 1 dn̄_outᵀ)
+ *   dV = Zᵀ dH + (γ⊙K) dS̄_out
+ *   dF_j = rowE_j - colE_j + α_j s q_j·(...) - γ_j k_j·(...), plus Σγ-terms and β b at the chunk's end
+ *   dλ_r = Σ_{j>=r} dF_j,  dw_s = colE_s + γ_s k_s·(...)                                   */
+
+typedef struct {
+    const float *dout, *dS1, *dn1;           /* [B,T,H,V]; final-state gradients (may be NULL) */
+    float *dq, *dk, *dv, *dig, *dfg, *dS0, *dn0, *dm0; /* dig, dfg, dm0: mLSTM only; dS0, dn0, dm0 may be NULL */
+} sc_grads;
+
+/* The initial state enters as S̄0 e^{m0}: dm0 = Σ dS̄0 ⊙ S̄0 + Σ dn̄0 ⊙ n̄0 (0 without one). One thread per head. */
+__global__ static void init_m_grad(sc_args a, sc_grads g)
+{
+    int bh = blockIdx.x * blockDim.x + threadIdx.x;
+    if (bh >= a.B * a.H) return;
+    size_t KV = (size_t)a.K * a.V;
+    double dm = 0;
+    if (a.S0)
+        for (size_t e = 0; e < KV; e++) dm += (double)g.dS0[bh * KV + e] * a.S0[bh * KV + e];
+    if (a.n0)
+        for (int i = 0; i < a.K; i++) dm += (double)g.dn0[(size_t)bh * a.K + i] * a.n0[(size_t)bh * a.K + i];
+    g.dm0[bh] = (float)dm;
+}
+
+/* dH, dN per row (zero on padded rows). */
+__global__ static void output_grads(sc_args a, sc_work w, const float *dout)
+{
+    size_t n = (size_t)a.B * a.H * a.Tp;
+    size_t row = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (row >= n) return;
+    size_t bh = row / a.Tp;
+    int t = row % a.Tp, b = bh / a.H, h = bh % a.H;
+    float *dh = w.dH + row * a.V;
+    if (t >= a.T) {
+        for (int i = 0; i < a.V; i++) dh[i] = 0;
+        w.dN[row] = 0;
+        return;
+    }
+    const float *d = dout + (((size_t)b * a.T + t) * a.H + h) * a.V, *hr = w.O + row * a.V;
+    if (!a.normalize) {
+        for (int i = 0; i < a.V; i++) dh[i] = d[i];
+        w.dN[row] = 0;
+        return;
+    }
+    float D = w.rowZ[row], N = w.N[row], dot = 0;
+    for (int i = 0; i < a.V; i++) {
+        dh[i] = d[i] / D;
+        dot += d[i] * (hr[i] / D);
+    }
+    w.dN[row] = fabsf(N) > (float)exp(-w.M[row]) ? -(N > 0 ? 1.0f : -1.0f) * dot / D : 0.0f;
+}
+
+/* un_c[i] = s Σ_j (α⊙Q)_j[i] dN_j: one thread per (head, chunk, i). */
+__global__ static void chunk_un(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.nc * a.K;
+    size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (id >= n) return;
+    int i = id % a.K;
+    size_t hc = id / a.K;
+    const float *qa = w.scaled + hc * a.L * a.K, *dn = w.dN + hc * a.L;
+    float acc = 0;
+    for (int j = 0; j < a.L; j++) acc += qa[(size_t)j * a.K + i] * dn[j];
+    w.un[id] = a.qscale * acc;
+}
+
+/* Reverse scan: dSn(c) = gradient w.r.t. the state leaving chunk c; the
+ * state entering chunk 0 gets the rest (dS0). U_c is in w.dS (S part) and w.un (n part). */
+__global__ static void state_scan_back(sc_args a, sc_work w, sc_grads g)
+{
+    size_t KV = (size_t)a.K * a.V, per = KV + (a.normalize ? a.K : 0);
+    size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (id >= (size_t)a.B * a.H * per) return;
+    size_t bh = id / per, e = id % per;
+    int isn = e >= KV;
+    size_t ei = isn ? e - KV : e, stride = isn ? a.K : KV;
+    const float *fin = isn ? g.dn1 : g.dS1;
+    float s = fin ? fin[bh * stride + ei] : 0.0f;
+    const float *u = isn ? w.un : w.dS;
+    float *out = isn ? w.dnn : w.dSn;
+    for (int c = a.nc - 1; c >= 0; c--) {
+        size_t o = (bh * a.nc + c) * stride + ei;
+        out[o] = s;
+        s = w.beta[bh * a.nc + c] * s + u[o];
+    }
+    float *init = isn ? g.dn0 : g.dS0;
+    if (init) init[bh * stride + ei] = s;
+}
+
+/* Per row j: G_jt = A_jt dp, E_jt = Z_jt dp (dp = Gm_jt + dN_j, t <= j), kept in Gm; dF_j = Σ_t E_jt. */
+__global__ static void score_grads(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.Tp;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    size_t bh = i / a.Tp;
+    int t = i % a.Tp, c = t / a.L, j = t % a.L;
+    size_t base = bh * a.Tp + (size_t)c * a.L, off = ((bh * a.nc + c) * a.L + j) * a.L;
+    float *gm = w.Gm + off, *gg = w.G + off;
+    const float *z = w.Z + off;
+    double Fj = w.F[i], mj = w.M[i], rowE = 0;
+    float dn = w.dN[i];
+    for (int s = 0; s < a.L; s++) {
+        float G = 0, E = 0;
+        if (s <= j) {
+            float dp = gm[s] + dn;
+            E = z[s] * dp;
+            G = (float)exp(Fj - w.F[base + s] + (double)w.w[base + s] - mj) * dp;
+        }
+        gg[s] = G;
+        gm[s] = E;
+        rowE += E;
+    }
+    w.dF[i] = rowE;
+}
+
+/* Per column s: colE_s = Σ_j E_js; dF_s -= colE_s. */
+__global__ static void column_grads(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.Tp;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    size_t bh = i / a.Tp;
+    int t = i % a.Tp, c = t / a.L, s = t % a.L;
+    const float *e = w.Gm + (bh * a.nc + c) * a.L * a.L;
+    float acc = 0;
+    for (int j = s; j < a.L; j++) acc += e[(size_t)j * a.L + s];
+    w.colE[i] = acc;
+    w.dF[i] -= acc;
+}
+
+/* dQ_j += s α_j r_j, r = R_j + dN_j n̄_in; dF_j += s α_j q_j·r. One thread per row. */
+__global__ static void query_grads(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.Tp;
+    size_t row = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (row >= n) return;
+    size_t bh = row / a.Tp;
+    int c = (row % a.Tp) / a.L;
+    const float *q = w.qt + row * a.K, *nn = w.nin + (bh * a.nc + c) * a.K;
+    float *r = w.Rb + row * a.K, *dq = w.dQt + row * a.K, f = a.qscale * w.alpha[row], dn = w.dN[row];
+    double acc = 0;
+    for (int i = 0; i < a.K; i++) {
+        float ri = r[i] + (a.normalize ? dn * nn[i] : 0.0f);
+        acc += (double)q[i] * ri;
+        dq[i] += f * ri;
+    }
+    w.dF[row] += f * acc;
+}
+
+/* dK_j += γ_j u_j, u = U_j + dn̄_out; cs_j = γ_j k_j·u; dF_j -= cs_j. One thread per row (U in Rb). */
+__global__ static void key_grads(sc_args a, sc_work w)
+{
+    size_t n = (size_t)a.B * a.H * a.Tp;
+    size_t row = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (row >= n) return;
+    size_t bh = row / a.Tp;
+    int c = (row % a.Tp) / a.L;
+    const float *k = w.kt + row * a.K, *dnn = w.dnn + (bh * a.nc + c) * a.K;
+    float *u = w.Rb + row * a.K, *dk = w.dKt + row * a.K, gm = w.gamma[row];
+    double acc = 0;
+    for (int i = 0; i < a.K; i++) {
+        float ui = u[i] + (a.normalize ? dnn[i] : 0.0f);
+        acc += (double)k[i] * ui;
+        dk[i] += gm * ui;
+    }
+    w.cs[row] = (float)(gm * acc);
+    w.dF[row] -= gm * acc;
+}
+
+/* Per (head, chunk): the chunk-end terms dF_last += Σ cs + β (S̄_in·dS̄_out + n̄_in·dn̄_out), then dλ_r = Σ_{j>=r} dF_j
+ * (into dF) and dw = colE + cs (into colE). */
+__global__ static void chunk_end_grads(sc_args a, sc_work w)
+{
+    int id = blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= a.B * a.H * a.nc) return;
+    size_t hc = id, KV = (size_t)a.K * a.V, base = (hc / a.nc) * a.Tp + (hc % a.nc) * a.L;
+    double b = 0, csum = 0;
+    const float *S = w.Sin + hc * KV, *dS = w.dSn + hc * KV;
+    for (size_t e = 0; e < KV; e++) b += (double)S[e] * dS[e];
+    if (a.normalize)
+        for (int i = 0; i < a.K; i++) b += (double)w.nin[hc * a.K + i] * w.dnn[hc * a.K + i];
+    for (int j = 0; j < a.L; j++) csum += w.cs[base + j];
+    w.dF[base + a.L - 1] += csum + w.beta[hc] * b;
+    double acc = 0;
+    for (int j = a.L - 1; j >= 0; j--) {
+        acc += w.dF[base + j];
+        w.dF[base + j] = acc;
+        w.colE[base + j] += w.cs[base + j];
+    }
+}
+
+/* xt [B,H,Tp,C] rows t < T -> x [B,T,H,C]. */
+__global__ static void from_heads(const float *xt, float *x, int B, int T, int H, int C, int Tp)
+{
+    size_t n = (size_t)B * T * H * C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        int c = i % C;
+        size_t r = i / C;
+        int h = r % H, t = (r / H) % T, b = r / ((size_t)H * T);
+        x[i] = xt[(((size_t)b * H + h) * Tp + t) * C + c];
+    }
+}
+
+/* The gate pre-activations' gradients: dĩ = dw, df̃ = dλ σ(-f̃) (or dλ). */
+__global__ static void gate_grads(sc_args a, sc_work w, float *dig, float *dfg)
+{
+    size_t n = (size_t)a.B * a.T * a.H;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    int h = i % a.H, t = (i / a.H) % a.T, b = i / ((size_t)a.H * a.T);
+    size_t row = ((size_t)b * a.H + h) * a.Tp + t;
+    double f = a.fg[i], dlam = w.dF[row];
+    dfg[i] = (float)(a.exp_forget ? dlam : dlam / (1.0 + exp(f)));
+    dig[i] = w.colE[row];
+}
+
+static int backward_stages(const char *op, const sc_args *a, const sc_work &w, const void *ctx)
+{
+    const sc_grads *g = (const sc_grads *)ctx;
+    int rc, BH = a->B * a->H, L = a->L, K = a->K, V = a->V, nbc = BH * a->nc;
+    size_t rows = (size_t)BH * a->Tp;
+    long long sK = (long long)L * K, sV = (long long)L * V, sLL = (long long)L * L, sKV = (long long)K * V;
+    if ((rc = forward_stages(op, a, w))) return rc; /* recompute: Z, S̄_in, n̄_in, N, D, h; scaled = α⊙Q */
+    output_grads<<<blocks_for(rows), 256>>>(*a, w, g->dout);
+    /* U_c = s (α⊙Q)ᵀ dH into dS (free now), un for n̄; the reverse scan */
+    if ((rc = gemm_rm(op, 1, 0, K, V, L, a->qscale, w.scaled, K, sK, w.dH, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
+    if (a->normalize) chunk_un<<<blocks_for((size_t)nbc * K), 256>>>(*a, w);
+    state_scan_back<<<blocks_for((size_t)BH * (sKV + (a->normalize ? K : 0))), 256>>>(*a, w, *g);
+    /* G, E from dH Vᵀ */
+    if ((rc = gemm_rm(op, 0, 1, L, L, V, 1, w.dH, V, sV, w.vt, V, sV, 0, w.Gm, L, sLL, nbc))) return rc;
+    score_grads<<<blocks_for(rows), 256>>>(*a, w);
+    column_grads<<<blocks_for(rows), 256>>>(*a, w);
+    /* dQ = s G K + s α⊙(dH S̄_inᵀ + dN n̄_inᵀ) */
+    if ((rc = gemm_rm(op, 0, 0, L, K, L, a->qscale, w.G, L, sLL, w.kt, K, sK, 0, w.dQt, K, sK, nbc)) ||
+        (rc = gemm_rm(op, 0, 1, L, K, V, 1, w.dH, V, sV, w.Sin, V, sKV, 0, w.Rb, K, sK, nbc)))
+        return rc;
+    query_grads<<<blocks_for(rows), 256>>>(*a, w);
+    /* dK = s Gᵀ Q + γ⊙(V dS̄_outᵀ + 1 dn̄_outᵀ) */
+    if ((rc = gemm_rm(op, 1, 0, L, K, L, a->qscale, w.G, L, sLL, w.qt, K, sK, 0, w.dKt, K, sK, nbc)) ||
+        (rc = gemm_rm(op, 0, 1, L, K, V, 1, w.vt, V, sV, w.dSn, V, sKV, 0, w.Rb, K, sK, nbc)))
+        return rc;
+    key_grads<<<blocks_for(rows), 256>>>(*a, w);
+    /* dV = Zᵀ dH + (γ⊙K) dS̄_out */
+    scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.gamma, w.scaled, rows, K);
+    if ((rc = gemm_rm(op, 1, 0, L, V, L, 1, w.Z, L, sLL, w.dH, V, sV, 0, w.dVt, V, sV, nbc)) ||
+        (rc = gemm_rm(op, 0, 0, L, V, K, 1, w.scaled, K, sK, w.dSn, V, sKV, 1, w.dVt, V, sV, nbc)))
+        return rc;
+    chunk_end_grads<<<blocks_for(nbc), 256>>>(*a, w);
+    from_heads<<<blocks_for((size_t)a->B * a->T * a->H * K), 256>>>(w.dQt, g->dq, a->B, a->T, a->H, K, a->Tp);
+    from_heads<<<blocks_for((size_t)a->B * a->T * a->H * K), 256>>>(w.dKt, g->dk, a->B, a->T, a->H, K, a->Tp);
+    from_heads<<<blocks_for((size_t)a->B * a->T * a->H * V), 256>>>(w.dVt, g->dv, a->B, a->T, a->H, V, a->Tp);
+    if (a->gates) gate_grads<<<blocks_for((size_t)a->B * a->T * a->H), 256>>>(*a, w, g->dig, g->dfg);
+    if (g->dm0) init_m_grad<<<blocks_for(BH), 256>>>(*a, *g);
+    return check_launch(op);
+}
+
+extern "C" size_t sq_cuda_scalar_work_floats(sq_dims d, int chunk)
+{
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, chunk < d.T ? chunk : d.T};
+    set_chunks(&a);
+    return work_floats(&a, 1);
+}
+
+extern "C" int sq_cuda_mlstm_fwd(sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in, const sq_mlstm_state *s0,
+                                 float *out, sq_mlstm_state *s1, float *work)
+{
+    const char *op = "cuda mlstm fwd";
+    sq_mlstm_opts def = sq_mlstm_defaults();
+    if (!o) o = &def;
+    int rc;
+    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in)) || (rc = sq_check_ptr(op, "out", out)) ||
+        (rc = sq_check_chunk(op, o->chunk)))
+        return rc;
+    if ((rc = sq_check_ptr(op, "q", in->q)) || (rc = sq_check_ptr(op, "k", in->k)) || (rc = sq_check_ptr(op, "v", in->v)) ||
+        (rc = sq_check_ptr(op, "igate", in->igate)) || (rc = sq_check_ptr(op, "fgate", in->fgate)))
+        return rc;
+    if (s0 && (!s0->S || !s0->n || !s0->m))
+        return sq_fail(SQ_EINVAL, "%s: s0 needs all of S, n and m (or pass NULL for the zero state)", op);
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, 1.0f / sqrtf((float)d.K), 1, 1, 1,
+                 o->exp_forget, in->q, in->k, in->v, in->igate, in->fgate,
+                 s0 ? s0->S : NULL, s0 ? s0->n : NULL, s0 ? s0->m : NULL, out,
+                 s1 ? s1->S : NULL, s1 ? s1->n : NULL, s1 ? s1->m : NULL};
+    return sc_forward(op, &a, work);
+}
+
+extern "C" int sq_cuda_linattn_fwd(sq_dims d, const sq_linattn_opts *o, const float *q, const float *k, const float *v,
+                                   const float *S0, float *out, float *S1, float *work)
+{
+    const char *op = "cuda linattn fwd";
+    sq_linattn_opts def = sq_linattn_defaults();
+    if (!o) o = &def;
+    int rc;
+    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "q", q)) || (rc = sq_check_ptr(op, "k", k)) ||
+        (rc = sq_check_ptr(op, "v", v)) || (rc = sq_check_ptr(op, "out", out)) || (rc = sq_check_chunk(op, o->chunk)))
+        return rc;
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, 1.0f, 0, 0, 0, 0, q, k, v, NULL, NULL,
+                 S0, NULL, NULL, out, S1, NULL, NULL};
+    return sc_forward(op, &a, work);
+}
+
+extern "C" int sq_cuda_mlstm_bwd(sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in, const sq_mlstm_state *s0,
+                                 const float *dout, const sq_mlstm_state *ds1, sq_mlstm_grad *gr, sq_mlstm_state *ds0,
+                                 float *work)
+{
+    const char *op = "cuda mlstm bwd";
+    sq_mlstm_opts def = sq_mlstm_defaults();
+    if (!o) o = &def;
+    int rc;
+    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in)) || (rc = sq_check_ptr(op, "dout", dout)) ||
+        (rc = sq_check_ptr(op, "g", gr)) || (rc = sq_check_chunk(op, o->chunk)))
+        return rc;
+    if ((rc = sq_check_ptr(op, "q", in->q)) || (rc = sq_check_ptr(op, "k", in->k)) || (rc = sq_check_ptr(op, "v", in->v)) ||
+        (rc = sq_check_ptr(op, "igate", in->igate)) || (rc = sq_check_ptr(op, "fgate", in->fgate)) ||
+        (rc = sq_check_ptr(op, "g->dq", gr->dq)) || (rc = sq_check_ptr(op, "g->dk", gr->dk)) ||
+        (rc = sq_check_ptr(op, "g->dv", gr->dv)) || (rc = sq_check_ptr(op, "g->digate", gr->digate)) ||
+        (rc = sq_check_ptr(op, "g->dfgate", gr->dfgate)))
+        return rc;
+    if (s0 && (!s0->S || !s0->n || !s0->m))
+        return sq_fail(SQ_EINVAL, "%s: s0 needs all of S, n and m (or pass NULL for the zero state)", op);
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, 1.0f / sqrtf((float)d.K), 1, 1, 1,
+                 o->exp_forget, in->q, in->k, in->v, in->igate, in->fgate,
+                 s0 ? s0->S : NULL, s0 ? s0->n : NULL, s0 ? s0->m : NULL, NULL, NULL, NULL, NULL};
+    if (ds0 && (!ds0->S || !ds0->n || !ds0->m))
+        return sq_fail(SQ_EINVAL, "%s: ds0 needs all of S, n and m (or pass NULL)", op);
+    if (ds1 && (!ds1->S || !ds1->n)) return sq_fail(SQ_EINVAL, "%s: ds1 needs S and n (or pass NULL)", op);
+    sc_grads g = {dout, ds1 ? ds1->S : NULL, ds1 ? ds1->n : NULL, gr->dq, gr->dk, gr->dv, gr->digate, gr->dfgate,
+                  ds0 ? ds0->S : NULL, ds0 ? ds0->n : NULL, ds0 ? ds0->m : NULL};
+    return with_work(op, &a, work, 1, backward_stages, &g);
+}
+
+extern "C" int sq_cuda_linattn_bwd(sq_dims d, const sq_linattn_opts *o, const float *q, const float *k, const float *v,
+                                   const float *S0, const float *dout, const float *dS1, float *dq, float *dk,
+                                   float *dv, float *dS0, float *work)
+{
+    const char *op = "cuda linattn bwd";
+    sq_linattn_opts def = sq_linattn_defaults();
+    if (!o) o = &def;
+    int rc;
+    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "q", q)) || (rc = sq_check_ptr(op, "k", k)) ||
+        (rc = sq_check_ptr(op, "v", v)) || (rc = sq_check_ptr(op, "dout", dout)) || (rc = sq_check_ptr(op, "dq", dq)) ||
+        (rc = sq_check_ptr(op, "dk", dk)) || (rc = sq_check_ptr(op, "dv", dv)) || (rc = sq_check_chunk(op, o->chunk)))
+        return rc;
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, 1.0f, 0, 0, 0, 0, q, k, v, NULL, NULL,
+                 S0, NULL, NULL, NULL, NULL, NULL, NULL};
+    sc_grads g = {dout, dS1, NULL, dq, dk, dv, NULL, NULL, dS0, NULL, NULL};
+    return with_work(op, &a, work, 1, backward_stages, &g);
+}

@@ -1,0 +1,209 @@
+/* The CUDA operators against the CPU implementation (their reference), on
+ * fresh random inputs, outputs poisoned with NaN before each run so that
+ * an unwritten element fails: float32 relative error < 1e-4 for the
+ * outputs and the final states, odd shapes, the mLSTM stability case, and
+ * refusals. Needs a GPU: `make test-cuda`. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/cuda/cuda.h"
+#include "../harness.h"
+
+/* A device copy of a host array (NULL on failure, after a failed check). */
+static float *to_device(const float *h, size_t n)
+{
+    float *d = NULL;
+    if (!th_expect_ok("cuda malloc", sq_cuda_malloc(&d, n))) return NULL;
+    th_expect_ok("upload", sq_cuda_upload(d, h, n));
+    return d;
+}
+
+static float *device_poisoned(size_t n)
+{
+    float *d = NULL;
+    if (!th_expect_ok("cuda malloc", sq_cuda_malloc(&d, n))) return NULL;
+    th_expect_ok("poison", sq_cuda_fill(d, NAN, n));
+    return d;
+}
+
+/* ‖gpu − cpu‖/‖cpu‖ of a device array against a host one. */
+static double err_vs(const float *dev, const float *host, size_t n)
+{
+    float *h = sq_alloc_floats(n);
+    th_expect_ok("download", sq_cuda_download(h, dev, n));
+    double e = th_all_finite(h, n) ? th_rel_err_ff(h, host, n) : INFINITY;
+    sq_free(h);
+    return e;
+}
+
+typedef struct {
+    sq_dims d;
+    int chunk;
+    float gate_lo, gate_hi; /* ĩ uniform in [lo, hi]; f̃ = uniform in [lo, hi] + 3 */
+    int with_state;
+} mlstm_case;
+
+static void check_mlstm(const mlstm_case *c)
+{
+    sq_dims d = c->d;
+    size_t nq = (size_t)d.B * d.T * d.H * d.K, nv = (size_t)d.B * d.T * d.H * d.V, ng = (size_t)d.B * d.T * d.H;
+    size_t nS = (size_t)d.B * d.H * d.K * d.V, nn = (size_t)d.B * d.H * d.K, nm = (size_t)d.B * d.H;
+    float *q = th_randn(nq, 1), *k = th_randn(nq, 1), *v = th_randn(nv, 1);
+    float *ig = th_randu(ng, c->gate_lo, c->gate_hi), *fg = th_randu(ng, c->gate_lo + 3, c->gate_hi + 3);
+    float *S0 = th_randn(nS, 0.3f), *n0 = th_randu(nn, 0.1f, 1.0f), *m0 = th_randu(nm, -1, 1);
+    float *out = sq_alloc_floats(nv), *S1 = sq_alloc_floats(nS), *n1 = sq_alloc_floats(nn), *m1 = sq_alloc_floats(nm);
+    sq_mlstm_opts o = {c->chunk, 0};
+    sq_mlstm_in in = {q, k, v, ig, fg};
+    sq_mlstm_state s0 = {S0, n0, m0}, s1 = {S1, n1, m1};
+    th_expect_ok("cpu mlstm fwd", sq_mlstm_fwd(d, &o, &in, c->with_state ? &s0 : NULL, out, &s1, NULL));
+
+    float *dq = to_device(q, nq), *dk = to_device(k, nq), *dv = to_device(v, nv), *di = to_device(ig, ng),
+          *df = to_device(fg, ng), *dS0 = to_device(S0, nS), *dn0 = to_device(n0, nn), *dm0 = to_device(m0, nm);
+    float *dout = device_poisoned(nv), *dS1 = device_poisoned(nS), *dn1 = device_poisoned(nn), *dm1 = device_poisoned(nm);
+    sq_mlstm_in din = {dq, dk, dv, di, df};
+    sq_mlstm_state ds0 = {dS0, dn0, dm0}, ds1 = {dS1, dn1, dm1};
+    th_expect_ok("cuda mlstm fwd", sq_cuda_mlstm_fwd(d, &o, &din, c->with_state ? &ds0 : NULL, dout, &ds1, NULL));
+    th_expect_ok("sync", sq_cuda_sync());
+    char what[200];
+    snprintf(what, sizeof what, "mlstm B%d T%d H%d K%d V%d chunk %d gates [%g,%g]%s: output", d.B, d.T, d.H, d.K, d.V,
+             c->chunk, c->gate_lo, c->gate_hi, c->with_state ? " state in" : "");
+    th_close(what, err_vs(dout, out, nv), 1e-4);
+    snprintf(what, sizeof what, "mlstm B%d T%d H%d K%d V%d: final S, n, m", d.B, d.T, d.H, d.K, d.V);
+    double es = fmax(err_vs(dS1, S1, nS), fmax(err_vs(dn1, n1, nn), err_vs(dm1, m1, nm)));
+    th_close(what, es, 1e-4);
+    float *dev[] = {dq, dk, dv, di, df, dS0, dn0, dm0, dout, dS1, dn1, dm1};
+    for (int i = 0; i < 12; i++) sq_cuda_free(dev[i]);
+    float *host[] = {q, k, v, ig, fg, S0, n0, m0, out, S1, n1, m1};
+    for (int i = 0; i < 12; i++) sq_free(host[i]);
+}
+
+/* The backward against the CPU's on the same inputs, dout and final-state gradient. */
+static void check_mlstm_bwd(const mlstm_case *c)
+{
+    sq_dims d = c->d;
+    size_t nq = (size_t)d.B * d.T * d.H * d.K, nv = (size_t)d.B * d.T * d.H * d.V, ng = (size_t)d.B * d.T * d.H;
+    size_t nS = (size_t)d.B * d.H * d.K * d.V, nn = (size_t)d.B * d.H * d.K, nm = (size_t)d.B * d.H;
+    float *h[11] = {th_randn(nq, 1), th_randn(nq, 1), th_randn(nv, 1), th_randu(ng, c->gate_lo, c->gate_hi),
+                    th_randu(ng, c->gate_lo + 3, c->gate_hi + 3), th_randn(nS, 0.3f), th_randu(nn, 0.1f, 1.0f),
+                    th_randu(nm, -1, 1), th_randn(nv, 1), th_randn(nS, 0.1f), th_randn(nn, 0.1f)};
+    const size_t sz[11] = {nq, nq, nv, ng, ng, nS, nn, nm, nv, nS, nn};
+    /* outputs: dq, dk, dv, dig, dfg, dS0, dn0, dm0 */
+    const size_t osz[8] = {nq, nq, nv, ng, ng, nS, nn, nm};
+    float *ref[8], *dev[11], *dout[8];
+    for (int i = 0; i < 8; i++) ref[i] = sq_alloc_floats(osz[i]);
+    sq_mlstm_opts o = {c->chunk, 0};
+    sq_mlstm_in in = {h[0], h[1], h[2], h[3], h[4]};
+    sq_mlstm_state s0 = {h[5], h[6], h[7]}, ds1 = {h[9], h[10], NULL}, ds0 = {ref[5], ref[6], ref[7]};
+    sq_mlstm_grad g = {ref[0], ref[1], ref[2], ref[3], ref[4]};
+    th_expect_ok("cpu mlstm bwd", sq_mlstm_bwd(d, &o, &in, c->with_state ? &s0 : NULL, h[8], &ds1, &g, &ds0, NULL));
+    for (int i = 0; i < 11; i++) dev[i] = to_device(h[i], sz[i]);
+    for (int i = 0; i < 8; i++) dout[i] = device_poisoned(osz[i]);
+    sq_mlstm_in din = {dev[0], dev[1], dev[2], dev[3], dev[4]};
+    sq_mlstm_state dsd0 = {dev[5], dev[6], dev[7]}, dds1 = {dev[9], dev[10], NULL}, dds0 = {dout[5], dout[6], dout[7]};
+    sq_mlstm_grad dg = {dout[0], dout[1], dout[2], dout[3], dout[4]};
+    th_expect_ok("cuda mlstm bwd",
+                 sq_cuda_mlstm_bwd(d, &o, &din, c->with_state ? &dsd0 : NULL, dev[8], &dds1, &dg, &dds0, NULL));
+    th_expect_ok("sync", sq_cuda_sync());
+    static const char *const names[8] = {"dq", "dk", "dv", "digate", "dfgate", "dS0", "dn0", "dm0"};
+    for (int i = 0; i < 8; i++) {
+        if (i == 7 && !c->with_state) continue; /* both are exactly 0 */
+        char what[200];
+        snprintf(what, sizeof what, "mlstm bwd B%d T%d H%d K%d V%d chunk %d gates [%g,%g]%s: %s", d.B, d.T, d.H, d.K,
+                 d.V, c->chunk, c->gate_lo, c->gate_hi, c->with_state ? " state in" : "", names[i]);
+        th_close(what, err_vs(dout[i], ref[i], osz[i]), c->gate_hi > 10 ? 1e-3 : 1e-4);
+    }
+    for (int i = 0; i < 11; i++) sq_cuda_free(dev[i]), sq_free(h[i]);
+    for (int i = 0; i < 8; i++) sq_cuda_free(dout[i]), sq_free(ref[i]);
+}
+
+static void check_linattn_bwd(sq_dims d, int chunk)
+{
+    size_t nq = (size_t)d.B * d.T * d.H * d.K, nv = (size_t)d.B * d.T * d.H * d.V, nS = (size_t)d.B * d.H * d.K * d.V;
+    float *h[6] = {th_randn(nq, 1), th_randn(nq, 0.3f), th_randn(nv, 1), th_randn(nS, 1), th_randn(nv, 1),
+                   th_randn(nS, 1)};
+    const size_t sz[6] = {nq, nq, nv, nS, nv, nS}, osz[4] = {nq, nq, nv, nS};
+    float *ref[4], *dev[6], *dout[4];
+    for (int i = 0; i < 4; i++) ref[i] = sq_alloc_floats(osz[i]);
+    sq_linattn_opts o = {chunk};
+    th_expect_ok("cpu linattn bwd", sq_linattn_bwd(d, &o, h[0], h[1], h[2], h[3], h[4], h[5], ref[0], ref[1], ref[2],
+                                                   ref[3], NULL));
+    for (int i = 0; i < 6; i++) dev[i] = to_device(h[i], sz[i]);
+    for (int i = 0; i < 4; i++) dout[i] = device_poisoned(osz[i]);
+    th_expect_ok("cuda linattn bwd", sq_cuda_linattn_bwd(d, &o, dev[0], dev[1], dev[2], dev[3], dev[4], dev[5], dout[0],
+                                                         dout[1], dout[2], dout[3], NULL));
+    double e = 0;
+    for (int i = 0; i < 4; i++) e = fmax(e, err_vs(dout[i], ref[i], osz[i]));
+    char what[160];
+    snprintf(what, sizeof what, "linattn bwd B%d T%d H%d K%d V%d chunk %d: dq, dk, dv, dS0", d.B, d.T, d.H, d.K, d.V,
+             chunk);
+    th_close(what, e, 1e-4);
+    for (int i = 0; i < 6; i++) sq_cuda_free(dev[i]), sq_free(h[i]);
+    for (int i = 0; i < 4; i++) sq_cuda_free(dout[i]), sq_free(ref[i]);
+}
+
+static void check_linattn(sq_dims d, int chunk)
+{
+    size_t nq = (size_t)d.B * d.T * d.H * d.K, nv = (size_t)d.B * d.T * d.H * d.V, nS = (size_t)d.B * d.H * d.K * d.V;
+    float *q = th_randn(nq, 1), *k = th_randn(nq, 0.3f), *v = th_randn(nv, 1), *S0 = th_randn(nS, 1);
+    float *out = sq_alloc_floats(nv), *S1 = sq_alloc_floats(nS);
+    sq_linattn_opts o = {chunk};
+    th_expect_ok("cpu linattn fwd", sq_linattn_fwd(d, &o, q, k, v, S0, out, S1, NULL));
+    float *dq = to_device(q, nq), *dk = to_device(k, nq), *dv = to_device(v, nv), *dS0 = to_device(S0, nS);
+    float *dout = device_poisoned(nv), *dS1 = device_poisoned(nS);
+    th_expect_ok("cuda linattn fwd", sq_cuda_linattn_fwd(d, &o, dq, dk, dv, dS0, dout, dS1, NULL));
+    char what[160];
+    snprintf(what, sizeof what, "linattn B%d T%d H%d K%d V%d chunk %d: output and final state", d.B, d.T, d.H, d.K,
+             d.V, chunk);
+    th_close(what, fmax(err_vs(dout, out, nv), err_vs(dS1, S1, nS)), 1e-4);
+    float *all[] = {dq, dk, dv, dS0, dout, dS1};
+    for (int i = 0; i < 6; i++) sq_cuda_free(all[i]);
+    sq_free(q), sq_free(k), sq_free(v), sq_free(S0), sq_free(out), sq_free(S1);
+}
+
+static void check_refusals(void)
+{
+    sq_dims d = {1, 8, 1, 4, 4};
+    sq_mlstm_in none = {0};
+    float *x = NULL;
+    th_expect_ok("malloc", sq_cuda_malloc(&x, 64));
+    sq_mlstm_in in = {x, x, x, x, x};
+    sq_mlstm_opts zero = {0, 0}, ok = {64, 0};
+    th_expect_error("NULL q is refused", sq_cuda_mlstm_fwd(d, &ok, &none, NULL, x, NULL, NULL), SQ_EINVAL);
+    th_expect_error("chunk 0 is refused", sq_cuda_mlstm_fwd(d, &zero, &in, NULL, x, NULL, NULL), SQ_EINVAL);
+    sq_dims bad = {1, 0, 1, 4, 4};
+    th_expect_error("T = 0 is refused", sq_cuda_mlstm_fwd(bad, &ok, &in, NULL, x, NULL, NULL), SQ_EINVAL);
+    th_expect_error("NULL out is refused", sq_cuda_linattn_fwd(d, NULL, x, x, x, NULL, NULL, NULL, NULL), SQ_EINVAL);
+    sq_cuda_free(x);
+}
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv, "cuda");
+    char name[256];
+    if (!th_expect_ok("a CUDA device is present", sq_cuda_device(name, sizeof name))) return th_finish();
+    printf("device %s\n", name);
+    const mlstm_case cases[] = {
+        {{2, 200, 3, 16, 24}, 64, -3, 3, 0},   {{2, 200, 3, 16, 24}, 64, -3, 3, 1},
+        {{1, 1, 1, 8, 8}, 64, -3, 3, 1},       {{1, 130, 2, 64, 64}, 64, -3, 3, 0},
+        {{2, 300, 2, 128, 128}, 64, -3, 3, 1}, {{1, 70, 1, 32, 32}, 1, -3, 3, 0},
+        {{1, 4096, 1, 64, 64}, 64, -3, 3, 0},  {{1, 4096, 2, 32, 48}, 64, -30, 30, 0},
+        {{1, 100, 1, 16, 16}, 128, -3, 3, 1},
+    };
+    /* SUBQ_CUDA_SMALL=1 (for the slow sanitizer runs) skips the long sequences */
+    int small = getenv("SUBQ_CUDA_SMALL") != NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (!small || cases[i].d.T <= 512) {
+            check_mlstm(&cases[i]);
+            check_mlstm_bwd(&cases[i]);
+        }
+    check_linattn((sq_dims){2, 257, 3, 32, 40}, 64);
+    check_linattn((sq_dims){1, 1, 1, 8, 8}, 16);
+    check_linattn((sq_dims){1, 100, 1, 16, 16}, 7);
+    check_linattn_bwd((sq_dims){2, 257, 3, 32, 40}, 64);
+    check_linattn_bwd((sq_dims){1, 1, 1, 8, 8}, 16);
+    check_linattn_bwd((sq_dims){1, 100, 1, 16, 16}, 7);
+    check_refusals();
+    return th_finish();
+}
