@@ -254,27 +254,40 @@ __global__ static void chunk_dn(sc_args a, sc_work w)
     w.dn[id] = acc;
 }
 
-/* Scan 2: S̄_in(c) for every chunk and the final state; one thread per
- * (head, element) of S̄ (and of n̄ for the first K threads' second job). */
-__global__ static void state_scan(sc_args a, sc_work w)
+/* One part (S̄ or n̄) of a scan over the chunks: x starts at x0 (NULL = 0);
+ * at each chunk c, out[c] = x, then x = β_c x + u[c]; the last x goes to
+ * fin (may be NULL). stride = the part's floats per head and chunk. */
+typedef struct {
+    const float *x0, *u;
+    float *out, *fin;
+    size_t stride;
+} scan_part;
+
+/* Scans 2 and 3: S̄_in(c) forward over the chunks, or the gradient of each
+ * chunk's outgoing state backward; one thread per (head, element of S̄ and,
+ * with n, of n̄). */
+__global__ static void chunk_scan(sc_args a, const float *beta, scan_part S, scan_part n, int reverse)
 {
-    size_t KV = (size_t)a.K * a.V, per = KV + (a.normalize ? a.K : 0);
+    size_t per = S.stride + (n.stride ? n.stride : 0);
     size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (id >= (size_t)a.B * a.H * per) return;
     size_t bh = id / per, e = id % per;
-    int isn = e >= KV;
-    size_t ei = isn ? e - KV : e, stride = isn ? a.K : KV;
-    const float *init = isn ? a.n0 : a.S0;
-    float s = init ? init[bh * stride + ei] : 0.0f;
-    const float *delta = isn ? w.dn : w.dS;
-    float *in = isn ? w.nin : w.Sin;
-    for (int c = 0; c < a.nc; c++) {
-        size_t o = (bh * a.nc + c) * stride + ei;
-        in[o] = s;
-        s = w.beta[bh * a.nc + c] * s + delta[o];
+    const scan_part *p = e < S.stride ? &S : &n;
+    size_t ei = e < S.stride ? e : e - S.stride;
+    float x = p->x0 ? p->x0[bh * p->stride + ei] : 0.0f;
+    for (int k = 0; k < a.nc; k++) {
+        int c = reverse ? a.nc - 1 - k : k;
+        size_t o = (bh * a.nc + c) * p->stride + ei;
+        p->out[o] = x;
+        x = beta[bh * a.nc + c] * x + p->u[o];
     }
-    float *fin = isn ? a.n1 : a.S1;
-    if (fin) fin[bh * stride + ei] = s;
+    if (p->fin) p->fin[bh * p->stride + ei] = x;
+}
+
+static void scan(const sc_args *a, const float *beta, scan_part S, scan_part n, int reverse)
+{
+    if (!a->normalize) n.stride = 0;
+    chunk_scan<<<blocks_for((size_t)a->B * a->H * (S.stride + n.stride)), 256>>>(*a, beta, S, n, reverse);
 }
 
 /* rowZ_j <- max(|N_j|, e^{-m_j}), N_j = rowZ_j + s α_j q_j·n̄_in; one warp per row. */
@@ -353,7 +366,7 @@ static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
     scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.gamma, w.scaled, rows, K);
     if ((rc = gemm_rm(op, 1, 0, K, V, L, 1, w.scaled, K, sK, w.vt, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
     if (a->normalize) chunk_dn<<<blocks_for((size_t)nbc * K), 256>>>(*a, w);
-    state_scan<<<blocks_for((size_t)BH * (sKV + (a->normalize ? K : 0))), 256>>>(*a, w);
+    scan(a, w.beta, scan_part{a->S0, w.dS, w.Sin, a->S1, (size_t)sKV}, scan_part{a->n0, w.dn, w.nin, a->n1, (size_t)K}, 0);
     /* h = Z V + s (α⊙Q) S̄_in */
     if ((rc = gemm_rm(op, 0, 0, L, V, L, 1, w.Z, L, sLL, w.vt, V, sV, 0, w.O, V, sV, nbc))) return rc;
     scale_rows<<<blocks_for(rows * K), 256>>>(w.qt, w.alpha, w.scaled, rows, K);
@@ -461,28 +474,6 @@ __global__ static void chunk_un(sc_args a, sc_work w)
     w.un[id] = a.qscale * acc;
 }
 
-/* Reverse scan: dSn(c) = gradient w.r.t. the state leaving chunk c; the
- * state entering chunk 0 gets the rest (dS0). U_c is in w.dS (S part) and w.un (n part). */
-__global__ static void state_scan_back(sc_args a, sc_work w, sc_grads g)
-{
-    size_t KV = (size_t)a.K * a.V, per = KV + (a.normalize ? a.K : 0);
-    size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (id >= (size_t)a.B * a.H * per) return;
-    size_t bh = id / per, e = id % per;
-    int isn = e >= KV;
-    size_t ei = isn ? e - KV : e, stride = isn ? a.K : KV;
-    const float *fin = isn ? g.dn1 : g.dS1;
-    float s = fin ? fin[bh * stride + ei] : 0.0f;
-    const float *u = isn ? w.un : w.dS;
-    float *out = isn ? w.dnn : w.dSn;
-    for (int c = a.nc - 1; c >= 0; c--) {
-        size_t o = (bh * a.nc + c) * stride + ei;
-        out[o] = s;
-        s = w.beta[bh * a.nc + c] * s + u[o];
-    }
-    float *init = isn ? g.dn0 : g.dS0;
-    if (init) init[bh * stride + ei] = s;
-}
 
 /* Per row j: G_jt = A_jt dp, E_jt = Z_jt dp (dp = Gm_jt + dN_j, t <= j), kept in Gm; dF_j = Σ_t E_jt. */
 __global__ static void score_grads(sc_args a, sc_work w)
@@ -627,7 +618,7 @@ static int backward_stages(const char *op, const sc_args *a, const sc_work &w, c
     /* U_c = s (α⊙Q)ᵀ dH into dS (free now), un for n̄; the reverse scan */
     if ((rc = gemm_rm(op, 1, 0, K, V, L, a->qscale, w.scaled, K, sK, w.dH, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
     if (a->normalize) chunk_un<<<blocks_for((size_t)nbc * K), 256>>>(*a, w);
-    state_scan_back<<<blocks_for((size_t)BH * (sKV + (a->normalize ? K : 0))), 256>>>(*a, w, *g);
+    scan(a, w.beta, scan_part{g->dS1, w.dS, w.dSn, g->dS0, (size_t)sKV}, scan_part{g->dn1, w.un, w.dnn, g->dn0, (size_t)K}, 1);
     /* G, E from dH Vᵀ */
     if ((rc = gemm_rm(op, 0, 1, L, L, V, 1, w.dH, V, sV, w.vt, V, sV, 0, w.Gm, L, sLL, nbc))) return rc;
     score_grads<<<blocks_for(rows), 256>>>(*a, w);
@@ -663,6 +654,20 @@ extern "C" size_t sq_cuda_scalar_work_floats(sq_dims d, int chunk)
     return work_floats(&a, 1);
 }
 
+static int check_mlstm(const char *op, sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in,
+                       const sq_mlstm_state *s0)
+{
+    int rc;
+    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in)) || (rc = sq_check_chunk(op, o->chunk)))
+        return rc;
+    if ((rc = sq_check_ptr(op, "q", in->q)) || (rc = sq_check_ptr(op, "k", in->k)) || (rc = sq_check_ptr(op, "v", in->v)) ||
+        (rc = sq_check_ptr(op, "igate", in->igate)) || (rc = sq_check_ptr(op, "fgate", in->fgate)))
+        return rc;
+    if (s0 && (!s0->S || !s0->n || !s0->m))
+        return sq_fail(SQ_EINVAL, "%s: s0 needs all of S, n and m (or pass NULL for the zero state)", op);
+    return SQ_OK;
+}
+
 extern "C" int sq_cuda_mlstm_fwd(sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in, const sq_mlstm_state *s0,
                                  float *out, sq_mlstm_state *s1, float *work)
 {
@@ -670,14 +675,7 @@ extern "C" int sq_cuda_mlstm_fwd(sq_dims d, const sq_mlstm_opts *o, const sq_mls
     sq_mlstm_opts def = sq_mlstm_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in)) || (rc = sq_check_ptr(op, "out", out)) ||
-        (rc = sq_check_chunk(op, o->chunk)))
-        return rc;
-    if ((rc = sq_check_ptr(op, "q", in->q)) || (rc = sq_check_ptr(op, "k", in->k)) || (rc = sq_check_ptr(op, "v", in->v)) ||
-        (rc = sq_check_ptr(op, "igate", in->igate)) || (rc = sq_check_ptr(op, "fgate", in->fgate)))
-        return rc;
-    if (s0 && (!s0->S || !s0->n || !s0->m))
-        return sq_fail(SQ_EINVAL, "%s: s0 needs all of S, n and m (or pass NULL for the zero state)", op);
+    if ((rc = check_mlstm(op, d, o, in, s0)) || (rc = sq_check_ptr(op, "out", out))) return rc;
     sc_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, 1.0f / sqrtf((float)d.K), 1, 1, 1,
                  o->exp_forget, in->q, in->k, in->v, in->igate, in->fgate,
                  s0 ? s0->S : NULL, s0 ? s0->n : NULL, s0 ? s0->m : NULL, out,
@@ -708,17 +706,12 @@ extern "C" int sq_cuda_mlstm_bwd(sq_dims d, const sq_mlstm_opts *o, const sq_mls
     sq_mlstm_opts def = sq_mlstm_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in)) || (rc = sq_check_ptr(op, "dout", dout)) ||
-        (rc = sq_check_ptr(op, "g", gr)) || (rc = sq_check_chunk(op, o->chunk)))
+    if ((rc = check_mlstm(op, d, o, in, s0)) || (rc = sq_check_ptr(op, "dout", dout)) || (rc = sq_check_ptr(op, "g", gr)))
         return rc;
-    if ((rc = sq_check_ptr(op, "q", in->q)) || (rc = sq_check_ptr(op, "k", in->k)) || (rc = sq_check_ptr(op, "v", in->v)) ||
-        (rc = sq_check_ptr(op, "igate", in->igate)) || (rc = sq_check_ptr(op, "fgate", in->fgate)) ||
-        (rc = sq_check_ptr(op, "g->dq", gr->dq)) || (rc = sq_check_ptr(op, "g->dk", gr->dk)) ||
+    if ((rc = sq_check_ptr(op, "g->dq", gr->dq)) || (rc = sq_check_ptr(op, "g->dk", gr->dk)) ||
         (rc = sq_check_ptr(op, "g->dv", gr->dv)) || (rc = sq_check_ptr(op, "g->digate", gr->digate)) ||
         (rc = sq_check_ptr(op, "g->dfgate", gr->dfgate)))
         return rc;
-    if (s0 && (!s0->S || !s0->n || !s0->m))
-        return sq_fail(SQ_EINVAL, "%s: s0 needs all of S, n and m (or pass NULL for the zero state)", op);
     sc_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, 1.0f / sqrtf((float)d.K), 1, 1, 1,
                  o->exp_forget, in->q, in->k, in->v, in->igate, in->fgate,
                  s0 ? s0->S : NULL, s0 ? s0->n : NULL, s0 ? s0->m : NULL, NULL, NULL, NULL, NULL};
