@@ -7,7 +7,7 @@
  * All tensor pointers given to sq_cuda_* operators are DEVICE pointers.
  *
  * Built so far: the scalar-gate chunkwise forward and backward (mLSTM,
- * linear attention) in float32. bf16, the other operators and the layers
+ * linear attention, Mamba-2 SSD) in float32. bf16, the other operators and the layers
  * are not built yet (docs/cuda.md). */
 #ifndef SUBQ_CUDA_H
 #define SUBQ_CUDA_H
@@ -21,6 +21,7 @@ extern "C" {
 #include "../core/core.h"
 #include "../ops/linattn.h"
 #include "../ops/mlstm.h"
+#include "../ops/ssd.h"
 
 /* SQ_OK when a CUDA device is usable; its description goes to name. */
 int sq_cuda_device(char *name, size_t n);
@@ -34,7 +35,7 @@ int sq_cuda_fill(float *dst, float v, size_t n);
 int sq_cuda_sync(void);
 
 /* Device floats of workspace for the scalar-gate operators (mLSTM,
- * linear attention) at dims d and chunk length; `work` NULL lets a call
+ * linear attention, SSD) at dims d and chunk length; `work` NULL lets a call
  * allocate (and free) it itself. */
 size_t sq_cuda_scalar_work_floats(sq_dims d, int chunk);
 /* sq_mlstm_fwd on the device (float32). States as on the CPU (device
@@ -53,6 +54,13 @@ int sq_cuda_linattn_fwd(sq_dims d, const sq_linattn_opts *o, const float *q, con
 int sq_cuda_linattn_bwd(sq_dims d, const sq_linattn_opts *o, const float *q, const float *k, const float *v,
                         const float *S0, const float *dout, const float *dS1, float *dq, float *dk, float *dv,
                         float *dS0, float *work);
+
+/* sq_ssd_fwd / sq_ssd_bwd (Mamba-2 SSD) on the device (float32), same
+ * layouts, groups and gradients as on the CPU; dS1, dS0 may be NULL. */
+int sq_cuda_ssd_fwd(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in, const float *S0, float *y, float *S1,
+                    float *work);
+int sq_cuda_ssd_bwd(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in, const float *S0, const float *dy,
+                    const float *dS1, sq_ssd_grad *g, float *dS0, float *work);
 
 #ifdef __cplusplus
 }

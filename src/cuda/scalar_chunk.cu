@@ -13,10 +13,14 @@
  * Heads are first copied to [B,H,T',·] (T' = T rounded up to the chunk,
  * padded steps have λ = 0 and w = -∞, so they write nothing), so every
  * batched GEMM has one stride. Gates in double, as on the CPU; matrix
- * products in float32 through cuBLAS (no TF32). */
+ * products in float32 through cuBLAS (no TF32).
+ * Mamba-2 SSD is the same machinery with λ_t = Δ_t A_h, w = 0, k_t = Δ_t B_t
+ * (Δ_t = softplus(Δ̃_t + bias_h)), q = C, B and C shared by the heads of a
+ * group, and the skip D_h x_t added to the output. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <stdlib.h>
 
 #include "cuda.h"
 #include "cuda_internal.h"
@@ -30,6 +34,8 @@ typedef struct {
     const float *q, *k, *v, *ig, *fg;
     const float *S0, *n0, *m0;
     float *out, *S1, *n1, *m1;
+    int ssd, G;            /* Mamba-2 SSD with G groups sharing q = C and k = B */
+    const float *dt, *dt_bias, *A, *D;
 } sc_args;
 
 /* Device workspace, carved from one allocation. */
@@ -45,6 +51,7 @@ typedef struct {
     double *mprev;         /* [BH, nc] */
     float *beta;           /* [BH, nc] */
     float *N;              /* [BH, Tp] the normalizer before max(|N|, e^{-m}) */
+    float *delta;          /* [BH, Tp] SSD's Δ_t (0 on padded steps) */
     /* backward only */
     float *dH, *dVt;       /* [BH, Tp, V] */
     float *dQt, *dKt, *Rb; /* [BH, Tp, K] */
@@ -60,7 +67,7 @@ static size_t work_floats(const sc_args *a, int bwd)
 {
     size_t bh = (size_t)a->B * a->H, tp = bh * a->Tp, nc = bh * a->nc;
     size_t f = r64(tp * a->K) * 3 + r64(tp * a->V) * 2 + r64(nc * a->L * a->L) + 2 * r64(nc * a->K * a->V) +
-               2 * r64(nc * a->K) + 3 * r64(2 * tp) + 5 * r64(tp) + r64(2 * nc) + r64(nc);
+               2 * r64(nc * a->K) + 3 * r64(2 * tp) + 6 * r64(tp) + r64(2 * nc) + r64(nc);
     if (bwd)
         f += 2 * r64(tp * a->V) + 3 * r64(tp * a->K) + 3 * r64(tp) + r64(2 * tp) + 2 * r64(nc * a->L * a->L) +
              r64(nc * a->K * a->V) + 2 * r64(nc * a->K);
@@ -98,6 +105,7 @@ static sc_work carve(const sc_args *a, float *p, int bwd)
     w.mprev = (double *)take(&p, 2 * nc);
     w.beta = take(&p, nc);
     w.N = take(&p, tp);
+    w.delta = take(&p, tp);
     if (!bwd) return w;
     w.dH = take(&p, tp * a->V);
     w.dVt = take(&p, tp * a->V);
@@ -140,19 +148,21 @@ __device__ static double block_sum(double x, double *red)
 
 
 
-/* x [B,T,H,C] -> xt [B,H,Tp,C], zero rows past T. */
-__global__ static void to_heads(const float *x, float *xt, int B, int T, int H, int C, int Tp)
+/* x [B,T,Hs,C] -> xt [B,H,Tp,C] (head h reads source head h / (H/Hs): a
+ * group of heads shares one), zero rows past T. */
+__global__ static void to_heads(const float *x, float *xt, int B, int T, int H, int Hs, int C, int Tp)
 {
     size_t n = (size_t)B * H * Tp * C;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         int c = i % C;
         size_t r = i / C;
-        int t = r % Tp, bh = r / Tp, b = bh / H, h = bh % H;
-        xt[i] = t < T ? x[(((size_t)b * T + t) * H + h) * C + c] : 0.0f;
+        int t = r % Tp, bh = r / Tp, b = bh / H, h = (bh % H) / (H / Hs);
+        xt[i] = t < T ? x[(((size_t)b * T + t) * Hs + h) * C + c] : 0.0f;
     }
 }
 
 __device__ static double log_sigmoid(double x) { return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)); }
+__device__ static double softplus(double x) { return x > 20 ? x : log1p(exp(x)); }
 
 /* One thread per (head, chunk): F_j, w_j and r_j. */
 __global__ static void chunk_gates(sc_args a, sc_work w)
@@ -164,9 +174,12 @@ __global__ static void chunk_gates(sc_args a, sc_work w)
     for (int j = 0; j < a.L; j++) {
         int t = c * a.L + j;
         size_t o = (size_t)bh * a.Tp + t;
-        double lam = 0, wj = 0;
+        double lam = 0, wj = 0, delta = 0;
         if (t >= a.T) wj = -INFINITY;
-        else if (a.gates) {
+        else if (a.ssd) {
+            delta = (float)softplus((double)a.dt[((size_t)b * a.T + t) * a.H + h] + a.dt_bias[h]);
+            lam = (float)(delta * a.A[h]); /* rounded as on the CPU */
+        } else if (a.gates) {
             size_t g = ((size_t)b * a.T + t) * a.H + h;
             lam = a.exp_forget ? (double)a.fg[g] : log_sigmoid(a.fg[g]);
             wj = a.ig[g];
@@ -176,6 +189,7 @@ __global__ static void chunk_gates(sc_args a, sc_work w)
         w.F[o] = F;
         w.w[o] = (float)wj;
         w.R[o] = r;
+        w.delta[o] = (float)delta;
     }
 }
 
@@ -322,6 +336,7 @@ __global__ static void write_out(sc_args a, sc_work w)
     size_t row = bh * a.Tp + t;
     float o = w.O[row * a.V + vv];
     if (a.normalize) o /= w.rowZ[row];
+    if (a.ssd) o += a.D[h] * a.v[(((size_t)b * a.T + t) * a.H + h) * a.V + vv]; /* skip D x */
     a.out[(((size_t)b * a.T + t) * a.H + h) * a.V + vv] = o;
 }
 
@@ -352,10 +367,12 @@ static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
     int rc, BH = a->B * a->H, L = a->L, K = a->K, V = a->V, nbc = BH * a->nc;
     size_t rows = (size_t)BH * a->Tp;
     long long sK = (long long)L * K, sV = (long long)L * V, sLL = (long long)L * L, sKV = (long long)K * V;
-    to_heads<<<blocks_for(rows * K), 256>>>(a->q, w.qt, a->B, a->T, a->H, K, a->Tp);
-    to_heads<<<blocks_for(rows * K), 256>>>(a->k, w.kt, a->B, a->T, a->H, K, a->Tp);
-    to_heads<<<blocks_for(rows * V), 256>>>(a->v, w.vt, a->B, a->T, a->H, V, a->Tp);
+    int Hs = a->ssd ? a->G : a->H;
+    to_heads<<<blocks_for(rows * K), 256>>>(a->q, w.qt, a->B, a->T, a->H, Hs, K, a->Tp);
+    to_heads<<<blocks_for(rows * K), 256>>>(a->k, w.kt, a->B, a->T, a->H, Hs, K, a->Tp);
+    to_heads<<<blocks_for(rows * V), 256>>>(a->v, w.vt, a->B, a->T, a->H, a->H, V, a->Tp);
     chunk_gates<<<blocks_for(nbc), 256>>>(*a, w);
+    if (a->ssd) scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.delta, w.kt, rows, K); /* k = Δ B */
     stabilizer_scan<<<blocks_for(BH), 256>>>(*a, w);
     chunk_factors<<<blocks_for(rows), 256>>>(*a, w);
     if ((rc = check_launch(op))) return rc;
@@ -417,6 +434,7 @@ static int sc_forward(const char *op, sc_args *a, float *work) { return with_wor
 typedef struct {
     const float *dout, *dS1, *dn1;           /* [B,T,H,V]; final-state gradients (may be NULL) */
     float *dq, *dk, *dv, *dig, *dfg, *dS0, *dn0, *dm0; /* dig, dfg, dm0: mLSTM only; dS0, dn0, dm0 may be NULL */
+    float *ddt, *ddt_bias, *dA, *dD;                   /* SSD only (then dq = dCm, dk = dBm) */
 } sc_grads;
 
 /* The initial state enters as S̄0 e^{m0}: dm0 = Σ dS̄0 ⊙ S̄0 + Σ dn̄0 ⊙ n̄0 (0 without one). One block per head. */
@@ -607,6 +625,69 @@ __global__ static void gate_grads(sc_args a, sc_work w, float *dig, float *dfg)
     dig[i] = w.colE[row];
 }
 
+/* SSD: dC, dB summed over each group's heads, dCm = Σ_h dQ, dBm = Σ_h Δ ⊙ dK; one thread per (b, t, g, i). */
+__global__ static void ssd_group_grads(sc_args a, sc_work w, float *dB, float *dC)
+{
+    size_t n = (size_t)a.B * a.T * a.G * a.K;
+    size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (id >= n) return;
+    int i = id % a.K;
+    size_t r = id / a.K;
+    int g = r % a.G, t = (r / a.G) % a.T, b = r / ((size_t)a.G * a.T), hpg = a.H / a.G;
+    float sb = 0, sc = 0;
+    for (int h = g * hpg; h < (g + 1) * hpg; h++) {
+        size_t row = ((size_t)b * a.H + h) * a.Tp + t;
+        sc += w.dQt[row * a.K + i];
+        sb += w.dKt[row * a.K + i] * w.delta[row];
+    }
+    dB[id] = sb;
+    dC[id] = sc;
+}
+
+/* SSD per step: dΔ_t = dλ_t A_h + dk_t·B_t, dΔ̃_t = dΔ_t σ(Δ̃_t + bias_h), and dx += D_h dy.
+ * One warp per (b, t, h). dλ is in dF (after chunk_end_grads). */
+__global__ static void ssd_step_grads(sc_args a, sc_work w, const float *dy, float *ddt, float *dx)
+{
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, i = gid / 32;
+    int lane = gid % 32;
+    if (i >= (size_t)a.B * a.T * a.H) return;
+    int h = i % a.H, t = (i / a.H) % a.T, b = i / ((size_t)a.H * a.T);
+    size_t row = ((size_t)b * a.H + h) * a.Tp + t;
+    const float *Bt = a.k + (((size_t)b * a.T + t) * a.G + h / (a.H / a.G)) * a.K, *dk = w.dKt + row * a.K;
+    double dot = 0;
+    for (int c = lane; c < a.K; c += 32) dot += (double)dk[c] * Bt[c];
+    for (int c = lane; c < a.V; c += 32) dx[i * a.V + c] += a.D[h] * dy[i * a.V + c];
+    dot = warp_sum(dot);
+    if (lane) return;
+    double x = (double)a.dt[i] + a.dt_bias[h], ddelta = w.dF[row] * (double)a.A[h] + dot;
+    ddt[i] = (float)(ddelta / (1.0 + exp(-x)));
+}
+
+/* SSD per head: dA_h = Σ dλ Δ, dbias_h = Σ dΔ̃, dD_h = Σ dy ⊙ x over batch and steps. One block per head. */
+__global__ static void ssd_head_grads(sc_args a, sc_work w, const float *dy, const float *ddt, float *dA, float *dbias,
+                                      float *dD)
+{
+    __shared__ double red[BLOCK / 32];
+    int h = blockIdx.x;
+    double sa = 0, sb = 0, sd = 0;
+    for (size_t r = threadIdx.x; r < (size_t)a.B * a.T; r += BLOCK) {
+        int b = r / a.T, t = r % a.T;
+        size_t row = ((size_t)b * a.H + h) * a.Tp + t, i = ((size_t)b * a.T + t) * a.H + h;
+        sa += w.dF[row] * (double)w.delta[row];
+        sb += ddt[i];
+        for (int c = 0; c < a.V; c++) sd += (double)dy[i * a.V + c] * a.v[i * a.V + c];
+    }
+    sa = block_sum(sa, red);
+    __syncthreads();
+    sb = block_sum(sb, red);
+    __syncthreads();
+    sd = block_sum(sd, red);
+    if (threadIdx.x) return;
+    dA[h] = (float)sa;
+    dbias[h] = (float)sb;
+    dD[h] = (float)sd;
+}
+
 static int backward_stages(const char *op, const sc_args *a, const sc_work &w, const void *ctx)
 {
     const sc_grads *g = (const sc_grads *)ctx;
@@ -639,9 +720,16 @@ static int backward_stages(const char *op, const sc_args *a, const sc_work &w, c
         (rc = gemm_rm(op, 0, 0, L, V, K, 1, w.scaled, K, sK, w.dSn, V, sKV, 1, w.dVt, V, sV, nbc)))
         return rc;
     chunk_end_grads<<<nbc, BLOCK>>>(*a, w);
-    from_heads<<<blocks_for((size_t)a->B * a->T * a->H * K), 256>>>(w.dQt, g->dq, a->B, a->T, a->H, K, a->Tp);
-    from_heads<<<blocks_for((size_t)a->B * a->T * a->H * K), 256>>>(w.dKt, g->dk, a->B, a->T, a->H, K, a->Tp);
-    from_heads<<<blocks_for((size_t)a->B * a->T * a->H * V), 256>>>(w.dVt, g->dv, a->B, a->T, a->H, V, a->Tp);
+    size_t steps = (size_t)a->B * a->T * a->H;
+    from_heads<<<blocks_for(steps * V), 256>>>(w.dVt, g->dv, a->B, a->T, a->H, V, a->Tp);
+    if (a->ssd) {
+        ssd_group_grads<<<blocks_for((size_t)a->B * a->T * a->G * K), 256>>>(*a, w, g->dk, g->dq);
+        ssd_step_grads<<<blocks_for(steps * 32), 256>>>(*a, w, g->dout, g->ddt, g->dv);
+        ssd_head_grads<<<a->H, BLOCK>>>(*a, w, g->dout, g->ddt, g->dA, g->ddt_bias, g->dD);
+        return check_launch(op);
+    }
+    from_heads<<<blocks_for(steps * K), 256>>>(w.dQt, g->dq, a->B, a->T, a->H, K, a->Tp);
+    from_heads<<<blocks_for(steps * K), 256>>>(w.dKt, g->dk, a->B, a->T, a->H, K, a->Tp);
     if (a->gates) gate_grads<<<blocks_for((size_t)a->B * a->T * a->H), 256>>>(*a, w, g->dig, g->dfg);
     if (g->dm0) init_m_grad<<<BH, BLOCK>>>(*a, *g);
     return check_launch(op);
@@ -738,5 +826,67 @@ extern "C" int sq_cuda_linattn_bwd(sq_dims d, const sq_linattn_opts *o, const fl
     sc_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, 1.0f, 0, 0, 0, 0, q, k, v, NULL, NULL,
                  S0, NULL, NULL, NULL, NULL, NULL, NULL};
     sc_grads g = {dout, dS1, NULL, dq, dk, dv, NULL, NULL, dS0, NULL, NULL};
+    return with_work(op, &a, work, 1, backward_stages, &g);
+}
+
+/* SSD's arguments as on the CPU; A is read back to check A < 0. */
+static int check_ssd(const char *op, sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in)
+{
+    int rc;
+    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in)) || (rc = sq_check_chunk(op, o->chunk)))
+        return rc;
+    if ((rc = sq_check_ptr(op, "x", in->x)) || (rc = sq_check_ptr(op, "Bm", in->Bm)) ||
+        (rc = sq_check_ptr(op, "Cm", in->Cm)) || (rc = sq_check_ptr(op, "dt", in->dt)) ||
+        (rc = sq_check_ptr(op, "dt_bias", in->dt_bias)) || (rc = sq_check_ptr(op, "A", in->A)) ||
+        (rc = sq_check_ptr(op, "D", in->D)))
+        return rc;
+    if (o->ngroups < 1 || d.H % o->ngroups)
+        return sq_fail(SQ_EINVAL, "%s: ngroups must be >= 1 and divide H = %d, got %d", op, d.H, o->ngroups);
+    float *A = (float *)malloc((size_t)d.H * sizeof(float));
+    if (!A) return sq_fail(SQ_ENOMEM, "%s: out of memory", op);
+    rc = sq_cuda_download(A, in->A, d.H);
+    for (int h = 0; !rc && h < d.H; h++)
+        if (!(A[h] < 0)) rc = sq_fail(SQ_EINVAL, "%s: A[%d] = %g but A must be < 0 (keep A = -exp(A_log))", op, h, A[h]);
+    free(A);
+    return rc;
+}
+
+static sc_args ssd_args(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in, const float *S0, float *y, float *S1)
+{
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, 1.0f, 0, 0, 0, 0,
+                 in->Cm, in->Bm, in->x, NULL, NULL, S0, NULL, NULL, y, S1, NULL, NULL,
+                 1, o->ngroups, in->dt, in->dt_bias, in->A, in->D};
+    return a;
+}
+
+extern "C" int sq_cuda_ssd_fwd(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in, const float *S0, float *y, float *S1,
+                               float *work)
+{
+    const char *op = "cuda ssd fwd";
+    sq_ssd_opts def = sq_ssd_defaults();
+    if (!o) o = &def;
+    int rc;
+    if ((rc = check_ssd(op, d, o, in)) || (rc = sq_check_ptr(op, "y", y))) return rc;
+    sc_args a = ssd_args(d, o, in, S0, y, S1);
+    return sc_forward(op, &a, work);
+}
+
+extern "C" int sq_cuda_ssd_bwd(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in, const float *S0, const float *dy,
+                               const float *dS1, sq_ssd_grad *gr, float *dS0, float *work)
+{
+    const char *op = "cuda ssd bwd";
+    sq_ssd_opts def = sq_ssd_defaults();
+    if (!o) o = &def;
+    int rc;
+    if ((rc = check_ssd(op, d, o, in)) || (rc = sq_check_ptr(op, "dy", dy)) || (rc = sq_check_ptr(op, "g", gr)))
+        return rc;
+    if ((rc = sq_check_ptr(op, "g->dx", gr->dx)) || (rc = sq_check_ptr(op, "g->dBm", gr->dBm)) ||
+        (rc = sq_check_ptr(op, "g->dCm", gr->dCm)) || (rc = sq_check_ptr(op, "g->ddt", gr->ddt)) ||
+        (rc = sq_check_ptr(op, "g->ddt_bias", gr->ddt_bias)) || (rc = sq_check_ptr(op, "g->dA", gr->dA)) ||
+        (rc = sq_check_ptr(op, "g->dD", gr->dD)))
+        return rc;
+    sc_args a = ssd_args(d, o, in, S0, NULL, NULL);
+    sc_grads g = {dy, dS1, NULL, gr->dCm, gr->dBm, gr->dx, NULL, NULL, dS0, NULL, NULL,
+                  gr->ddt, gr->ddt_bias, gr->dA, gr->dD};
     return with_work(op, &a, work, 1, backward_stages, &g);
 }

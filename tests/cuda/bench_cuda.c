@@ -88,8 +88,38 @@ int main(void)
             printf("%-8s %-22s %10.3f %12.1f %12.3f\n", op == 0 ? "mlstm" : "linattn", shape, t[5], flops / t[5] / 1e6,
                    tb[5]);
         }
-        float *all[] = {q, k, v, ig, fg, out, work, dq, dk, dv, dig, dfg};
-        for (int i = 0; i < 12; i++) sq_cuda_free(all[i]);
+        /* SSD with one group per head (mamba's reference setting): B, C [B,T,H,K] */
+        float *dtb = dev_rand(d.H, &r, -1, 1), *A = dev_rand(d.H, &r, -2, -0.5f), *D = dev_rand(d.H, &r, 0, 1);
+        float *gb = NULL, *gh = NULL;
+        if (!dtb || !A || !D || sq_cuda_malloc(&gb, d.H) || sq_cuda_malloc(&gh, d.H)) {
+            fprintf(stderr, "bench_cuda: %s\n", sq_last_error());
+            return 1;
+        }
+        sq_ssd_opts so = {64, d.H};
+        sq_ssd_in sin = {v, k, q, ig, dtb, A, D};
+        sq_ssd_grad sg = {dv, dk, dq, dig, gb, gh, gb};
+        double t[10], tb[10];
+        for (int rep = -2; rep < 10; rep++) {
+            double t0 = sq_now();
+            if (sq_cuda_ssd_fwd(d, &so, &sin, NULL, out, NULL, work) || sq_cuda_sync()) {
+                fprintf(stderr, "bench_cuda: %s\n", sq_last_error());
+                return 1;
+            }
+            double t1 = sq_now();
+            if (sq_cuda_ssd_bwd(d, &so, &sin, NULL, out, NULL, &sg, NULL, work) || sq_cuda_sync()) {
+                fprintf(stderr, "bench_cuda: %s\n", sq_last_error());
+                return 1;
+            }
+            if (rep >= 0) t[rep] = (t1 - t0) * 1e3, tb[rep] = (sq_now() - t0) * 1e3;
+        }
+        qsort(t, 10, sizeof t[0], cmp);
+        qsort(tb, 10, sizeof tb[0], cmp);
+        double flops = (double)d.B * d.T * d.H * (2.0 * 64 * (d.K + d.V) + 4.0 * d.K * d.V);
+        char shape[64];
+        snprintf(shape, sizeof shape, "B%d_T%d_H%d_D%d", d.B, d.T, d.H, d.K);
+        printf("%-8s %-22s %10.3f %12.1f %12.3f\n", "ssd", shape, t[5], flops / t[5] / 1e6, tb[5]);
+        float *all[] = {q, k, v, ig, fg, out, work, dq, dk, dv, dig, dfg, dtb, A, D, gb, gh};
+        for (int i = 0; i < 17; i++) sq_cuda_free(all[i]);
     }
     return 0;
 }

@@ -157,6 +157,47 @@ static void check_linattn_bwd(sq_dims d, int chunk)
     for (int i = 0; i < 4; i++) sq_cuda_free(dout[i]), sq_free(ref[i]);
 }
 
+/* SSD forward and backward against the CPU: x, B, C, Δ̃ random, bias, A < 0, D. */
+static void check_ssd(sq_dims d, int chunk, int G)
+{
+    size_t nx = (size_t)d.B * d.T * d.H * d.V, nb = (size_t)d.B * d.T * G * d.K, ng = (size_t)d.B * d.T * d.H;
+    size_t nS = (size_t)d.B * d.H * d.K * d.V, nh = (size_t)d.H;
+    float *h[10] = {th_randn(nx, 1), th_randn(nb, 1), th_randn(nb, 1), th_randn(ng, 1), th_randu(nh, -3, 0),
+                    th_randu(nh, -2, -0.1f), th_randn(nh, 1), th_randn(nS, 0.3f), th_randn(nx, 1), th_randn(nS, 0.3f)};
+    const size_t sz[10] = {nx, nb, nb, ng, nh, nh, nh, nS, nx, nS};
+    /* outputs: y, S1, then dx, dBm, dCm, ddt, ddt_bias, dA, dD, dS0 */
+    const size_t osz[10] = {nx, nS, nx, nb, nb, ng, nh, nh, nh, nS};
+    float *ref[10], *dev[10], *out[10];
+    for (int i = 0; i < 10; i++) ref[i] = sq_alloc_floats(osz[i]);
+    sq_ssd_opts o = {chunk, G};
+    sq_ssd_in in = {h[0], h[1], h[2], h[3], h[4], h[5], h[6]};
+    sq_ssd_grad g = {ref[2], ref[3], ref[4], ref[5], ref[6], ref[7], ref[8]};
+    th_expect_ok("cpu ssd fwd", sq_ssd_fwd(d, &o, &in, h[7], ref[0], ref[1], NULL));
+    th_expect_ok("cpu ssd bwd", sq_ssd_bwd(d, &o, &in, h[7], h[8], h[9], &g, ref[9], NULL));
+    for (int i = 0; i < 10; i++) dev[i] = to_device(h[i], sz[i]), out[i] = device_poisoned(osz[i]);
+    sq_ssd_in din = {dev[0], dev[1], dev[2], dev[3], dev[4], dev[5], dev[6]};
+    sq_ssd_grad dg = {out[2], out[3], out[4], out[5], out[6], out[7], out[8]};
+    th_expect_ok("cuda ssd fwd", sq_cuda_ssd_fwd(d, &o, &din, dev[7], out[0], out[1], NULL));
+    th_expect_ok("cuda ssd bwd", sq_cuda_ssd_bwd(d, &o, &din, dev[7], dev[8], dev[9], &dg, out[9], NULL));
+    static const char *const names[10] = {"y", "S1", "dx", "dBm", "dCm", "ddt", "ddt_bias", "dA", "dD", "dS0"};
+    for (int i = 0; i < 10; i++) {
+        char what[160];
+        snprintf(what, sizeof what, "ssd B%d T%d H%d K%d V%d G%d chunk %d: %s", d.B, d.T, d.H, d.K, d.V, G, chunk,
+                 names[i]);
+        th_close(what, err_vs(out[i], ref[i], osz[i]), 1e-4);
+    }
+    for (int i = 0; i < 10; i++) sq_cuda_free(dev[i]), sq_cuda_free(out[i]), sq_free(h[i]), sq_free(ref[i]);
+    sq_dims one = {1, 4, 1, 4, 4};
+    float *Apos = NULL;
+    float pos = 0.5f;
+    th_expect_ok("malloc", sq_cuda_malloc(&Apos, 64));
+    th_expect_ok("upload", sq_cuda_upload(Apos, &pos, 1));
+    sq_ssd_in bad = {Apos, Apos, Apos, Apos, Apos, Apos, Apos};
+    sq_ssd_opts o1 = {64, 1};
+    th_expect_error("ssd: A >= 0 is refused", sq_cuda_ssd_fwd(one, &o1, &bad, NULL, Apos, NULL, NULL), SQ_EINVAL);
+    sq_cuda_free(Apos);
+}
+
 static void check_linattn(sq_dims d, int chunk)
 {
     size_t nq = (size_t)d.B * d.T * d.H * d.K, nv = (size_t)d.B * d.T * d.H * d.V, nS = (size_t)d.B * d.H * d.K * d.V;
@@ -218,6 +259,11 @@ int main(int argc, char **argv)
     check_linattn_bwd((sq_dims){2, 257, 3, 32, 40}, 64);
     check_linattn_bwd((sq_dims){1, 1, 1, 8, 8}, 16);
     check_linattn_bwd((sq_dims){1, 100, 1, 16, 16}, 7);
+    check_ssd((sq_dims){2, 200, 4, 16, 24}, 64, 1);
+    check_ssd((sq_dims){2, 130, 4, 32, 32}, 64, 2);
+    check_ssd((sq_dims){1, 1, 1, 8, 8}, 64, 1);
+    check_ssd((sq_dims){1, 100, 2, 16, 8}, 7, 2);
+    if (!small) check_ssd((sq_dims){1, 4096, 2, 64, 64}, 64, 1);
     check_refusals();
     return th_finish();
 }
