@@ -13,9 +13,14 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -fopenmp -Wall -Wextra -Wno-u
 LDFLAGS_ALL = -fopenmp -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) $(EXTRA_LDFLAGS)
 LDLIBS_ALL  = -lopenblas -lm
 
+# nvcc (PATH or /usr/local/cuda) decides whether the CUDA part is built; NVCC= on the command line turns it off.
+ifeq ($(origin NVCC),undefined)
+NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+endif
+
 LIB_SRC  = $(wildcard src/core/*.c src/ops/*.c src/layers/*.c src/blocks/*.c src/model/*.c \
                       src/train/*.c src/tasks/*.c)
-CLI_SRC  = $(wildcard src/cli/*.c)
+CLI_SRC  = $(wildcard src/cli/*.c) $(if $(NVCC),$(wildcard src/cli/gpu/*.c),$(wildcard src/cli/nogpu/*.c))
 REF_SRC  = $(wildcard tests/ref_*.c)
 TREF_SRC = tests/harness.c tests/optest.c $(REF_SRC)
 TEST_SRC = $(wildcard tests/test_*.c)
@@ -28,7 +33,6 @@ LIB      = $(BUILD)/libsubq.a
 
 # The CUDA part (src/cuda) is built when nvcc is found: build/libsubq_cuda.a
 # and build/cuda-tests/test_cuda (run by `make test-cuda` on a GPU machine).
-NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 NVFLAGS    = -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
              -I$(BLASINC) -Xcompiler -Wall,-Wno-unused-parameter,-fopenmp -MMD -MP
@@ -66,8 +70,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/subq: $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS_ALL) $(CLI_OBJ) $(LIB) $(LDLIBS_ALL) -o $@
+SUBQ_CUDA = $(if $(NVCC),$(CUDA_LIB))
+$(BUILD)/subq: $(CLI_OBJ) $(LIB) $(SUBQ_CUDA)
+	$(CC) $(LDFLAGS_ALL) $(CLI_OBJ) $(SUBQ_CUDA) $(LIB) $(LDLIBS_ALL) $(if $(NVCC),$(CUDA_LDLIBS) -lstdc++) -o $@
 
 subq: $(BUILD)/subq
 	cp $(BUILD)/subq subq

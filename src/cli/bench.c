@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_gpu.h"
 #include "bench_ops.h"
 #include "cli.h"
 #include "args.h"
@@ -16,6 +17,7 @@ typedef struct {
     int chunk, threads, reps;
     const char *ops, *json, *device;
     unsigned long long seed;
+    int shape_given;
 } bench_cfg;
 
 static void bench_usage(FILE *f)
@@ -30,12 +32,14 @@ static void bench_usage(FILE *f)
             "\n"
             "options:\n"
             "  --ops LIST      comma-separated subset of: mlstm,slstm,ssd,gdn,attn,linattn (default all)\n"
-            "  --B N --T N --H N --K N --V N   shape (default B=4 T=2048 H=4 K=64 V=64)\n"
+            "  --B N --T N --H N --K N --V N   shape (default B=4 T=2048 H=4 K=64 V=64 on the CPU,\n"
+            "                  B=4 T=4096 H=16 K=V=128 on the GPU)\n"
             "  --chunk N       chunk / tile length (default 64)\n"
             "  --threads N     OpenMP and BLAS threads (default: all cores)\n"
             "  --reps N        timed repetitions per measurement, median reported (default 3)\n"
             "  --seed N        input seed (default 1)\n"
-            "  --device cpu    only the CPU is built in this version\n"
+            "  --device cpu|cuda  where to run (default cpu); cuda times the operators built on the GPU\n"
+            "                  (float32), checks them against the CPU and measures the GPU's ceilings\n"
             "  --json FILE     also write the results as a JSON array\n"
             "  -h, --help      this text\n"
             "\n"
@@ -168,6 +172,7 @@ static int parse_bench_args(int argc, char **argv, bench_cfg *c)
         }
         const char *v = argv[++i];
         int ok = 1;
+        if (strlen(a) == 3 && strchr("BTHKV", a[2])) c->shape_given = 1;
         if (!strcmp(a, "--ops")) c->ops = v;
         else if (!strcmp(a, "--json")) c->json = v;
         else if (!strcmp(a, "--device")) c->device = v;
@@ -186,8 +191,8 @@ static int parse_bench_args(int argc, char **argv, bench_cfg *c)
         }
         if (!ok) return -1;
     }
-    if (strcmp(c->device, "cpu") != 0) {
-        fprintf(stderr, "subq bench ops: --device %s is not available in this build (only cpu)\n", c->device);
+    if (strcmp(c->device, "cpu") != 0 && strcmp(c->device, "cuda") != 0) {
+        fprintf(stderr, "subq bench ops: unknown --device '%s'; choose cpu or cuda\n", c->device);
         return -1;
     }
     return 0;
@@ -224,11 +229,16 @@ static void write_json(FILE *f, const bench_row *rows, int n, const char *device
 
 static int bench_ops_main(int argc, char **argv)
 {
-    bench_cfg c = {{4, 2048, 4, 64, 64}, 64, 0, 3, NULL, NULL, "cpu", 1};
+    bench_cfg c = {{4, 2048, 4, 64, 64}, 64, 0, 3, NULL, NULL, "cpu", 1, 0};
     if (parse_bench_args(argc, argv, &c)) return 2;
     const bench_op *sel[32];
     int nsel = select_ops(c.ops, sel);
     if (nsel < 0) return 2;
+    if (!strcmp(c.device, "cuda")) {
+        bench_gpu_cfg g = {c.shape_given ? c.d : (sq_dims){4, 4096, 16, 128, 128}, c.chunk, c.reps, c.ops, c.json,
+                           c.seed};
+        return bench_ops_gpu(&g);
+    }
     sq_set_threads(c.threads);
     int threads = sq_get_threads();
     char device[256];

@@ -33,6 +33,12 @@ int sq_cuda_download(float *dst, const float *src, size_t n);
 int sq_cuda_fill(float *dst, float v, size_t n);
 /* Waits for the device and reports an asynchronous error. */
 int sq_cuda_sync(void);
+/* The device's ceilings, measured: device-to-device copy rate in TB/s
+ * (bytes read plus written, best of a few 1 GiB copies) and the cuBLAS
+ * GEMM rate in TFLOP/s at n×n×n (float32 pedantic, or bf16 with float32
+ * accumulation on the tensor cores). */
+int sq_cuda_copy_rate(double *tb_per_s);
+int sq_cuda_gemm_rate(int bf16, int n, double *tflops);
 
 /* Device floats of workspace for the scalar-gate operators (mLSTM,
  * linear attention, SSD) at dims d and chunk length; `work` NULL lets a call

@@ -1,5 +1,7 @@
 /* Device discovery and buffers. */
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <math.h>
 #include <stdio.h>
 
 #include "cuda.h"
@@ -71,3 +73,98 @@ int cu_cublas(const char *op, cublasHandle_t *h)
 }
 
 extern "C" int sq_cuda_sync(void) { return cu_check("cuda sync", cudaDeviceSynchronize()); }
+
+/* Median-free best of `reps` timed calls of fn after one warm-up, in seconds (events). */
+static int best_seconds(const char *op, int (*fn)(void *), void *ctx, int reps, double *best)
+{
+    cudaEvent_t a, b;
+    int rc = cu_check(op, cudaEventCreate(&a));
+    if (!rc) rc = cu_check(op, cudaEventCreate(&b));
+    if (rc) return rc;
+    *best = INFINITY;
+    for (int i = -1; !rc && i < reps; i++) {
+        float ms = 0;
+        if ((rc = cu_check(op, cudaEventRecord(a))) || (rc = fn(ctx)) || (rc = cu_check(op, cudaEventRecord(b))) ||
+            (rc = cu_check(op, cudaEventSynchronize(b))) || (rc = cu_check(op, cudaEventElapsedTime(&ms, a, b))))
+            break;
+        if (i >= 0 && ms * 1e-3 < *best) *best = ms * 1e-3;
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    return rc;
+}
+
+typedef struct {
+    void *src, *dst;
+    size_t bytes;
+} copy_ctx;
+
+static int do_copy(void *p)
+{
+    copy_ctx *c = (copy_ctx *)p;
+    return cu_check("cuda copy rate", cudaMemcpyAsync(c->dst, c->src, c->bytes, cudaMemcpyDeviceToDevice));
+}
+
+extern "C" int sq_cuda_copy_rate(double *tb_per_s)
+{
+    copy_ctx c = {NULL, NULL, (size_t)1 << 30};
+    int rc = cu_check("cuda copy rate", cudaMalloc(&c.src, c.bytes));
+    if (!rc) rc = cu_check("cuda copy rate", cudaMalloc(&c.dst, c.bytes));
+    if (!rc) rc = cu_check("cuda copy rate", cudaMemset(c.src, 1, c.bytes));
+    double s = 0;
+    if (!rc) rc = best_seconds("cuda copy rate", do_copy, &c, 5, &s);
+    if (!rc) *tb_per_s = 2.0 * c.bytes / s / 1e12;
+    cudaFree(c.src);
+    cudaFree(c.dst);
+    return rc;
+}
+
+typedef struct {
+    int bf16, n;
+    void *A, *B, *C;
+} gemm_ctx;
+
+static int do_gemm(void *p)
+{
+    gemm_ctx *g = (gemm_ctx *)p;
+    cublasHandle_t h = NULL;
+    int rc = cu_cublas("cuda gemm rate", &h);
+    if (rc) return rc;
+    float one = 1, zero = 0;
+    cudaDataType t = g->bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    cublasComputeType_t ct = g->bf16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_PEDANTIC;
+    cublasStatus_t st = cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, g->n, g->n, g->n, &one, g->A, t, g->n, g->B, t, g->n,
+                                     &zero, g->C, t, g->n, ct, CUBLAS_GEMM_DEFAULT);
+    return st == CUBLAS_STATUS_SUCCESS ? SQ_OK : sq_fail(SQ_EINVAL, "cuda gemm rate: cuBLAS failed (status %d)", (int)st);
+}
+
+__global__ static void fill_random(void *x, size_t n, int bf16)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        unsigned u = (unsigned)(i * 2654435761u);
+        float v = (float)(u >> 8) / 16777216.0f - 0.5f; /* random data, not zeros */
+        if (bf16) ((__nv_bfloat16 *)x)[i] = __float2bfloat16(v);
+        else ((float *)x)[i] = v;
+    }
+}
+
+extern "C" int sq_cuda_gemm_rate(int bf16, int n, double *tflops)
+{
+    gemm_ctx g = {bf16, n, NULL, NULL, NULL};
+    size_t bytes = (size_t)n * n * (bf16 ? 2 : 4);
+    int rc = cu_check("cuda gemm rate", cudaMalloc(&g.A, bytes));
+    if (!rc) rc = cu_check("cuda gemm rate", cudaMalloc(&g.B, bytes));
+    if (!rc) rc = cu_check("cuda gemm rate", cudaMalloc(&g.C, bytes));
+    if (!rc) {
+        fill_random<<<1024, 256>>>(g.A, (size_t)n * n, bf16);
+        fill_random<<<1024, 256>>>(g.B, (size_t)n * n, bf16);
+        rc = cu_check("cuda gemm rate", cudaGetLastError());
+    }
+    double s = 0;
+    if (!rc) rc = best_seconds("cuda gemm rate", do_gemm, &g, 5, &s);
+    if (!rc) *tflops = 2.0 * n * n * (double)n / s / 1e12;
+    cudaFree(g.A);
+    cudaFree(g.B);
+    cudaFree(g.C);
+    return rc;
+}

@@ -345,7 +345,7 @@ static int gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float a
                    long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
                    int batch)
 {
-    cublasHandle_t hd;
+    cublasHandle_t hd = NULL;
     int rc = cu_cublas(op, &hd);
     if (rc) return rc;
     cublasStatus_t st = cublasSgemmStridedBatched(hd, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,

@@ -1,0 +1,19 @@
+/* `subq bench ops --device cuda`: the operators on the GPU, with the
+ * device's ceilings measured in the same run. A build without nvcc links
+ * src/cli/nogpu/bench_gpu.c, which says so. */
+#ifndef SUBQ_CLI_BENCH_GPU_H
+#define SUBQ_CLI_BENCH_GPU_H
+
+#include "../core/core.h"
+
+typedef struct {
+    sq_dims d;
+    int chunk, reps;
+    const char *ops, *json; /* NULL: all / none */
+    unsigned long long seed;
+} bench_gpu_cfg;
+
+/* Prints the table (and writes the JSON); returns the exit status. */
+int bench_ops_gpu(const bench_gpu_cfg *c);
+
+#endif
