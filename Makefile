@@ -32,7 +32,8 @@ TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      = $(BUILD)/libsubq.a
 
 # The CUDA part (src/cuda) is built when nvcc is found: build/libsubq_cuda.a
-# and build/cuda-tests/test_cuda (run by `make test-cuda` on a GPU machine).
+# linked into ./subq (bench ops --device cuda), and build/cuda-tests/test_cuda
+# (run by `make test-cuda` on a GPU machine).
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 NVFLAGS    = -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
              -I$(BLASINC) -Xcompiler -Wall,-Wno-unused-parameter,-fopenmp -MMD -MP
@@ -42,7 +43,7 @@ CUDA_LIB   = $(BUILD)/libsubq_cuda.a
 CUDA_TEST  = $(BUILD)/cuda-tests/test_cuda
 CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
 ifneq ($(NVCC),)
-CUDA_ALL = $(CUDA_TEST) $(BUILD)/cuda-tests/bench_cuda
+CUDA_ALL = $(CUDA_TEST)
 endif
 
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
@@ -94,13 +95,9 @@ $(CUDA_TEST): tests/cuda/test_cuda.c $(TREF_OBJ) $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(TREF_OBJ) $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) $(CUDA_LDLIBS) -lstdc++ -o $@
 
-$(BUILD)/cuda-tests/bench_cuda: tests/cuda/bench_cuda.c $(CUDA_LIB) $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) $(CUDA_LDLIBS) -lstdc++ -o $@
-
 cuda:
 	@[ -n "$(NVCC)" ] || { echo "make cuda: nvcc not found (install the CUDA toolkit or set NVCC=)"; exit 2; }
-	$(MAKE) --no-print-directory $(CUDA_TEST) $(BUILD)/cuda-tests/bench_cuda
+	$(MAKE) --no-print-directory $(CUDA_TEST) subq
 
 # The CUDA tests: run on a machine with an NVIDIA GPU (sm_90: H100/H200).
 test-cuda: cuda
