@@ -52,6 +52,7 @@ typedef struct {
     float *beta;           /* [BH, nc] */
     float *N;              /* [BH, Tp] the normalizer before max(|N|, e^{-m}) */
     float *delta;          /* [BH, Tp] SSD's Δ_t (0 on padded steps) */
+    double *acc;           /* [3H] SSD's per-head gradient sums */
     /* backward only */
     float *dH, *dVt;       /* [BH, Tp, V] */
     float *dQt, *dKt, *Rb; /* [BH, Tp, K] */
@@ -67,7 +68,7 @@ static size_t work_floats(const sc_args *a, int bwd)
 {
     size_t bh = (size_t)a->B * a->H, tp = bh * a->Tp, nc = bh * a->nc;
     size_t f = r64(tp * a->K) * 3 + r64(tp * a->V) * 2 + r64(nc * a->L * a->L) + 2 * r64(nc * a->K * a->V) +
-               2 * r64(nc * a->K) + 3 * r64(2 * tp) + 6 * r64(tp) + r64(2 * nc) + r64(nc);
+               2 * r64(nc * a->K) + 3 * r64(2 * tp) + 6 * r64(tp) + r64(2 * nc) + r64(nc) + r64(6 * (size_t)a->H);
     if (bwd)
         f += 2 * r64(tp * a->V) + 3 * r64(tp * a->K) + 3 * r64(tp) + r64(2 * tp) + 2 * r64(nc * a->L * a->L) +
              r64(nc * a->K * a->V) + 2 * r64(nc * a->K);
@@ -106,6 +107,7 @@ static sc_work carve(const sc_args *a, float *p, int bwd)
     w.beta = take(&p, nc);
     w.N = take(&p, tp);
     w.delta = take(&p, tp);
+    w.acc = (double *)take(&p, 6 * (size_t)a->H);
     if (!bwd) return w;
     w.dH = take(&p, tp * a->V);
     w.dVt = take(&p, tp * a->V);
@@ -149,47 +151,54 @@ __device__ static double block_sum(double x, double *red)
 
 
 /* x [B,T,Hs,C] -> xt [B,H,Tp,C] (head h reads source head h / (H/Hs): a
- * group of heads shares one), zero rows past T. */
+ * group of heads shares one), zero rows past T. One block per (b, t < Tp). */
 __global__ static void to_heads(const float *x, float *xt, int B, int T, int H, int Hs, int C, int Tp)
 {
-    size_t n = (size_t)B * H * Tp * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        int c = i % C;
-        size_t r = i / C;
-        int t = r % Tp, bh = r / Tp, b = bh / H, h = (bh % H) / (H / Hs);
-        xt[i] = t < T ? x[(((size_t)b * T + t) * Hs + h) * C + c] : 0.0f;
+    int b = blockIdx.x / Tp, t = blockIdx.x % Tp, per = H / Hs;
+    for (int e = threadIdx.x; e < H * C; e += blockDim.x) {
+        int h = e / C, c = e % C;
+        xt[(((size_t)b * H + h) * Tp + t) * C + c] = t < T ? x[(((size_t)b * T + t) * Hs + h / per) * C + c] : 0.0f;
     }
 }
 
 __device__ static double log_sigmoid(double x) { return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)); }
 __device__ static double softplus(double x) { return x > 20 ? x : log1p(exp(x)); }
 
-/* One thread per (head, chunk): F_j, w_j and r_j. */
+/* One thread per step: λ_t (into F), w_t and SSD's Δ_t, in double (the log1p and exp
+ * work, in parallel). Padded steps: λ = 0, w = -∞, Δ = 0. */
+__global__ static void step_gates(sc_args a, sc_work w)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= (size_t)a.B * a.H * a.Tp) return;
+    size_t bh = i / a.Tp;
+    int t = i % a.Tp, b = bh / a.H, h = bh % a.H;
+    double lam = 0, wj = 0, delta = 0;
+    if (t >= a.T) wj = -INFINITY;
+    else if (a.ssd) {
+        delta = (float)softplus((double)a.dt[((size_t)b * a.T + t) * a.H + h] + a.dt_bias[h]);
+        lam = (float)(delta * a.A[h]); /* rounded as on the CPU */
+    } else if (a.gates) {
+        size_t g = ((size_t)b * a.T + t) * a.H + h;
+        lam = a.exp_forget ? (double)a.fg[g] : log_sigmoid(a.fg[g]);
+        wj = a.ig[g];
+    }
+    w.F[i] = lam;
+    w.w[i] = (float)wj;
+    w.delta[i] = (float)delta;
+}
+
+/* One thread per (head, chunk): F_j = Σ_{r<=j} λ_r (in place over λ) and r_j. */
 __global__ static void chunk_gates(sc_args a, sc_work w)
 {
     int id = blockIdx.x * blockDim.x + threadIdx.x;
     if (id >= a.B * a.H * a.nc) return;
-    int bh = id / a.nc, c = id % a.nc, b = bh / a.H, h = bh % a.H;
+    size_t o = (size_t)(id / a.nc) * a.Tp + (size_t)(id % a.nc) * a.L;
     double F = 0, r = -INFINITY;
     for (int j = 0; j < a.L; j++) {
-        int t = c * a.L + j;
-        size_t o = (size_t)bh * a.Tp + t;
-        double lam = 0, wj = 0, delta = 0;
-        if (t >= a.T) wj = -INFINITY;
-        else if (a.ssd) {
-            delta = (float)softplus((double)a.dt[((size_t)b * a.T + t) * a.H + h] + a.dt_bias[h]);
-            lam = (float)(delta * a.A[h]); /* rounded as on the CPU */
-        } else if (a.gates) {
-            size_t g = ((size_t)b * a.T + t) * a.H + h;
-            lam = a.exp_forget ? (double)a.fg[g] : log_sigmoid(a.fg[g]);
-            wj = a.ig[g];
-        }
-        F += lam;
-        r = fmax(r, wj - F);
-        w.F[o] = F;
-        w.w[o] = (float)wj;
-        w.R[o] = r;
-        w.delta[o] = (float)delta;
+        F += w.F[o + j];
+        r = fmax(r, (double)w.w[o + j] - F);
+        w.F[o + j] = F;
+        w.R[o + j] = r;
     }
 }
 
@@ -225,25 +234,26 @@ __global__ static void chunk_factors(sc_args a, sc_work w)
     if (j == a.L - 1) w.beta[bh * a.nc + c] = (float)exp(w.F[i] + mp - mj);
 }
 
-/* Z_js = P_js e^{F_j - F_s + w_s - m_j} for s <= j, 0 above; rowZ_j = Σ_s Z_js. One thread per row. */
+/* Z_js = P_js e^{F_j - F_s + w_s - m_j} for s <= j, 0 above; rowZ_j = Σ_s Z_js. One warp per row
+ * (lanes over s); the exponent in double, its exponential in float. */
 __global__ static void mask_scores(sc_args a, sc_work w)
 {
-    size_t n = (size_t)a.B * a.H * a.Tp;
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (i >= n) return;
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, i = gid / 32;
+    int lane = gid % 32;
+    if (i >= (size_t)a.B * a.H * a.Tp) return;
     size_t bh = i / a.Tp;
     int t = i % a.Tp, c = t / a.L, j = t % a.L;
     size_t base = bh * a.Tp + (size_t)c * a.L;
     float *z = w.Z + ((bh * a.nc + c) * a.L + j) * a.L;
-    double Fj = w.F[i], mj = w.M[i];
-    float sum = 0;
-    for (int s = 0; s < a.L; s++) {
+    double Fj = w.F[i], mj = w.M[i], sum = 0;
+    for (int s = lane; s < a.L; s += 32) {
         float v = 0;
-        if (s <= j) v = z[s] * (float)exp(Fj - w.F[base + s] + (double)w.w[base + s] - mj);
+        if (s <= j) v = z[s] * expf((float)(Fj - w.F[base + s] + (double)w.w[base + s] - mj));
         z[s] = v;
         sum += v;
     }
-    w.rowZ[i] = sum;
+    sum = warp_sum(sum);
+    if (!lane) w.rowZ[i] = (float)sum;
 }
 
 /* scaled = f ⊙ x rows ([BH,Tp,K] by [BH,Tp]); with dn, also Δn per chunk. */
@@ -322,22 +332,18 @@ __global__ static void normalizer(sc_args a, sc_work w)
     w.rowZ[row] = fmaxf(fabsf(N), (float)exp(-w.M[row]));
 }
 
-/* o = h / divisor (normalize) or h, back to [B,T,H,V]; one thread per (head, step < T, v). */
+/* o = h / divisor (normalize) or h, plus SSD's skip, back to [B,T,H,V]. One block per (b, t < T). */
 __global__ static void write_out(sc_args a, sc_work w)
 {
-    size_t n = (size_t)a.B * a.H * a.T * a.V;
-    size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (id >= n) return;
-    int vv = id % a.V;
-    size_t r = id / a.V;
-    int t = r % a.T;
-    size_t bh = r / a.T;
-    int b = bh / a.H, h = bh % a.H;
-    size_t row = bh * a.Tp + t;
-    float o = w.O[row * a.V + vv];
-    if (a.normalize) o /= w.rowZ[row];
-    if (a.ssd) o += a.D[h] * a.v[(((size_t)b * a.T + t) * a.H + h) * a.V + vv]; /* skip D x */
-    a.out[(((size_t)b * a.T + t) * a.H + h) * a.V + vv] = o;
+    int b = blockIdx.x / a.T, t = blockIdx.x % a.T;
+    for (int e = threadIdx.x; e < a.H * a.V; e += blockDim.x) {
+        int h = e / a.V, vv = e % a.V;
+        size_t row = ((size_t)b * a.H + h) * a.Tp + t, o_i = (((size_t)b * a.T + t) * a.H + h) * a.V + vv;
+        float o = w.O[row * a.V + vv];
+        if (a.normalize) o /= w.rowZ[row];
+        if (a.ssd) o += a.D[h] * a.v[o_i]; /* skip D x */
+        a.out[o_i] = o;
+    }
 }
 
 /* Row-major batched C = α op(A) op(B) + β C through column-major cuBLAS (Cᵀ = op(B)ᵀ op(A)ᵀ). */
@@ -368,9 +374,11 @@ static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
     size_t rows = (size_t)BH * a->Tp;
     long long sK = (long long)L * K, sV = (long long)L * V, sLL = (long long)L * L, sKV = (long long)K * V;
     int Hs = a->ssd ? a->G : a->H;
-    to_heads<<<blocks_for(rows * K), 256>>>(a->q, w.qt, a->B, a->T, a->H, Hs, K, a->Tp);
-    to_heads<<<blocks_for(rows * K), 256>>>(a->k, w.kt, a->B, a->T, a->H, Hs, K, a->Tp);
-    to_heads<<<blocks_for(rows * V), 256>>>(a->v, w.vt, a->B, a->T, a->H, a->H, V, a->Tp);
+    unsigned bt = (unsigned)(a->B * a->Tp);
+    to_heads<<<bt, 256>>>(a->q, w.qt, a->B, a->T, a->H, Hs, K, a->Tp);
+    to_heads<<<bt, 256>>>(a->k, w.kt, a->B, a->T, a->H, Hs, K, a->Tp);
+    to_heads<<<bt, 256>>>(a->v, w.vt, a->B, a->T, a->H, a->H, V, a->Tp);
+    step_gates<<<blocks_for(rows), 256>>>(*a, w);
     chunk_gates<<<blocks_for(nbc), 256>>>(*a, w);
     if (a->ssd) scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.delta, w.kt, rows, K); /* k = Δ B */
     stabilizer_scan<<<blocks_for(BH), 256>>>(*a, w);
@@ -378,7 +386,7 @@ static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
     if ((rc = check_launch(op))) return rc;
     /* P = s Q Kᵀ per chunk, masked into Z */
     if ((rc = gemm_rm(op, 0, 1, L, L, K, a->qscale, w.qt, K, sK, w.kt, K, sK, 0, w.Z, L, sLL, nbc))) return rc;
-    mask_scores<<<blocks_for(rows), 256>>>(*a, w);
+    mask_scores<<<blocks_for(rows * 32), 256>>>(*a, w);
     /* ΔS = (γ⊙K)ᵀ V, Δn = Σ γ k */
     scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.gamma, w.scaled, rows, K);
     if ((rc = gemm_rm(op, 1, 0, K, V, L, 1, w.scaled, K, sK, w.vt, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
@@ -389,7 +397,7 @@ static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
     scale_rows<<<blocks_for(rows * K), 256>>>(w.qt, w.alpha, w.scaled, rows, K);
     if ((rc = gemm_rm(op, 0, 0, L, V, K, a->qscale, w.scaled, K, sK, w.Sin, V, sKV, 1, w.O, V, sV, nbc))) return rc;
     if (a->normalize) normalizer<<<blocks_for(rows * 32), 256>>>(*a, w);
-    if (a->out) write_out<<<blocks_for((size_t)BH * a->T * V), 256>>>(*a, w);
+    if (a->out) write_out<<<(unsigned)(a->B * a->T), 256>>>(*a, w);
     return check_launch(op);
 }
 
@@ -493,12 +501,13 @@ __global__ static void chunk_un(sc_args a, sc_work w)
 }
 
 
-/* Per row j: G_jt = A_jt dp, E_jt = Z_jt dp (dp = Gm_jt + dN_j, t <= j), kept in Gm; dF_j = Σ_t E_jt. */
+/* Per row j: G_jt = A_jt dp, E_jt = Z_jt dp (dp = Gm_jt + dN_j, t <= j), kept in Gm; dF_j = Σ_t E_jt.
+ * One warp per row (lanes over t). */
 __global__ static void score_grads(sc_args a, sc_work w)
 {
-    size_t n = (size_t)a.B * a.H * a.Tp;
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (i >= n) return;
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, i = gid / 32;
+    int lane = gid % 32;
+    if (i >= (size_t)a.B * a.H * a.Tp) return;
     size_t bh = i / a.Tp;
     int t = i % a.Tp, c = t / a.L, j = t % a.L;
     size_t base = bh * a.Tp + (size_t)c * a.L, off = ((bh * a.nc + c) * a.L + j) * a.L;
@@ -506,18 +515,19 @@ __global__ static void score_grads(sc_args a, sc_work w)
     const float *z = w.Z + off;
     double Fj = w.F[i], mj = w.M[i], rowE = 0;
     float dn = w.dN[i];
-    for (int s = 0; s < a.L; s++) {
+    for (int s = lane; s < a.L; s += 32) {
         float G = 0, E = 0;
         if (s <= j) {
             float dp = gm[s] + dn;
             E = z[s] * dp;
-            G = (float)exp(Fj - w.F[base + s] + (double)w.w[base + s] - mj) * dp;
+            G = expf((float)(Fj - w.F[base + s] + (double)w.w[base + s] - mj)) * dp;
         }
         gg[s] = G;
         gm[s] = E;
         rowE += E;
     }
-    w.dF[i] = rowE;
+    rowE = warp_sum(rowE);
+    if (!lane) w.dF[i] = rowE;
 }
 
 /* Per column s: colE_s = Σ_j E_js; dF_s -= colE_s. */
@@ -600,15 +610,13 @@ __global__ static void chunk_end_grads(sc_args a, sc_work w)
     }
 }
 
-/* xt [B,H,Tp,C] rows t < T -> x [B,T,H,C]. */
+/* xt [B,H,Tp,C] rows t < T -> x [B,T,H,C]. One block per (b, t < T). */
 __global__ static void from_heads(const float *xt, float *x, int B, int T, int H, int C, int Tp)
 {
-    size_t n = (size_t)B * T * H * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        int c = i % C;
-        size_t r = i / C;
-        int h = r % H, t = (r / H) % T, b = r / ((size_t)H * T);
-        x[i] = xt[(((size_t)b * H + h) * Tp + t) * C + c];
+    int b = blockIdx.x / T, t = blockIdx.x % T;
+    for (int e = threadIdx.x; e < H * C; e += blockDim.x) {
+        int h = e / C, c = e % C;
+        x[(((size_t)b * T + t) * H + h) * C + c] = xt[(((size_t)b * H + h) * Tp + t) * C + c];
     }
 }
 
@@ -663,19 +671,23 @@ __global__ static void ssd_step_grads(sc_args a, sc_work w, const float *dy, flo
     ddt[i] = (float)(ddelta / (1.0 + exp(-x)));
 }
 
-/* SSD per head: dA_h = Σ dλ Δ, dbias_h = Σ dΔ̃, dD_h = Σ dy ⊙ x over batch and steps. One block per head. */
-__global__ static void ssd_head_grads(sc_args a, sc_work w, const float *dy, const float *ddt, float *dA, float *dbias,
-                                      float *dD)
+/* SSD per head: dA_h = Σ dλ Δ, dbias_h = Σ dΔ̃, dD_h = Σ dy ⊙ x over batch and steps. Grid (H,
+ * SSD_SPLIT): each block sums a share of the rows (b, t), a warp per row with its lanes over the V
+ * values, and adds its partial sums into acc [3H] (double atomics; zeroed before). */
+enum { SSD_SPLIT = 64 };
+__global__ static void ssd_head_grads(sc_args a, sc_work w, const float *dy, const float *ddt, double *acc)
 {
     __shared__ double red[BLOCK / 32];
-    int h = blockIdx.x;
+    int h = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     double sa = 0, sb = 0, sd = 0;
-    for (size_t r = threadIdx.x; r < (size_t)a.B * a.T; r += BLOCK) {
+    for (size_t r = (size_t)blockIdx.y * (BLOCK / 32) + warp; r < (size_t)a.B * a.T; r += (size_t)SSD_SPLIT * (BLOCK / 32)) {
         int b = r / a.T, t = r % a.T;
         size_t row = ((size_t)b * a.H + h) * a.Tp + t, i = ((size_t)b * a.T + t) * a.H + h;
-        sa += w.dF[row] * (double)w.delta[row];
-        sb += ddt[i];
-        for (int c = 0; c < a.V; c++) sd += (double)dy[i * a.V + c] * a.v[i * a.V + c];
+        if (!lane) {
+            sa += w.dF[row] * (double)w.delta[row];
+            sb += ddt[i];
+        }
+        for (int c = lane; c < a.V; c += 32) sd += (double)dy[i * a.V + c] * a.v[i * a.V + c];
     }
     sa = block_sum(sa, red);
     __syncthreads();
@@ -683,9 +695,18 @@ __global__ static void ssd_head_grads(sc_args a, sc_work w, const float *dy, con
     __syncthreads();
     sd = block_sum(sd, red);
     if (threadIdx.x) return;
-    dA[h] = (float)sa;
-    dbias[h] = (float)sb;
-    dD[h] = (float)sd;
+    atomicAdd(&acc[h], sa);
+    atomicAdd(&acc[a.H + h], sb);
+    atomicAdd(&acc[2 * a.H + h], sd);
+}
+
+__global__ static void ssd_head_store(int H, const double *acc, float *dA, float *dbias, float *dD)
+{
+    int h = blockIdx.x * blockDim.x + threadIdx.x;
+    if (h >= H) return;
+    dA[h] = (float)acc[h];
+    dbias[h] = (float)acc[H + h];
+    dD[h] = (float)acc[2 * H + h];
 }
 
 static int backward_stages(const char *op, const sc_args *a, const sc_work &w, const void *ctx)
@@ -702,7 +723,7 @@ static int backward_stages(const char *op, const sc_args *a, const sc_work &w, c
     scan(a, w.beta, scan_part{g->dS1, w.dS, w.dSn, g->dS0, (size_t)sKV}, scan_part{g->dn1, w.un, w.dnn, g->dn0, (size_t)K}, 1);
     /* G, E from dH Vᵀ */
     if ((rc = gemm_rm(op, 0, 1, L, L, V, 1, w.dH, V, sV, w.vt, V, sV, 0, w.Gm, L, sLL, nbc))) return rc;
-    score_grads<<<blocks_for(rows), 256>>>(*a, w);
+    score_grads<<<blocks_for(rows * 32), 256>>>(*a, w);
     column_grads<<<blocks_for(rows), 256>>>(*a, w);
     /* dQ = s G K + s α⊙(dH S̄_inᵀ + dN n̄_inᵀ) */
     if ((rc = gemm_rm(op, 0, 0, L, K, L, a->qscale, w.G, L, sLL, w.kt, K, sK, 0, w.dQt, K, sK, nbc)) ||
@@ -721,15 +742,17 @@ static int backward_stages(const char *op, const sc_args *a, const sc_work &w, c
         return rc;
     chunk_end_grads<<<nbc, BLOCK>>>(*a, w);
     size_t steps = (size_t)a->B * a->T * a->H;
-    from_heads<<<blocks_for(steps * V), 256>>>(w.dVt, g->dv, a->B, a->T, a->H, V, a->Tp);
+    from_heads<<<(unsigned)(a->B * a->T), 256>>>(w.dVt, g->dv, a->B, a->T, a->H, V, a->Tp);
     if (a->ssd) {
         ssd_group_grads<<<blocks_for((size_t)a->B * a->T * a->G * K), 256>>>(*a, w, g->dk, g->dq);
         ssd_step_grads<<<blocks_for(steps * 32), 256>>>(*a, w, g->dout, g->ddt, g->dv);
-        ssd_head_grads<<<a->H, BLOCK>>>(*a, w, g->dout, g->ddt, g->dA, g->ddt_bias, g->dD);
+        if ((rc = cu_check(op, cudaMemsetAsync(w.acc, 0, 3 * (size_t)a->H * sizeof(double))))) return rc;
+        ssd_head_grads<<<dim3(a->H, SSD_SPLIT), BLOCK>>>(*a, w, g->dout, g->ddt, w.acc);
+        ssd_head_store<<<blocks_for(a->H), 256>>>(a->H, w.acc, g->dA, g->ddt_bias, g->dD);
         return check_launch(op);
     }
-    from_heads<<<blocks_for(steps * K), 256>>>(w.dQt, g->dq, a->B, a->T, a->H, K, a->Tp);
-    from_heads<<<blocks_for(steps * K), 256>>>(w.dKt, g->dk, a->B, a->T, a->H, K, a->Tp);
+    from_heads<<<(unsigned)(a->B * a->T), 256>>>(w.dQt, g->dq, a->B, a->T, a->H, K, a->Tp);
+    from_heads<<<(unsigned)(a->B * a->T), 256>>>(w.dKt, g->dk, a->B, a->T, a->H, K, a->Tp);
     if (a->gates) gate_grads<<<blocks_for((size_t)a->B * a->T * a->H), 256>>>(*a, w, g->dig, g->dfg);
     if (g->dm0) init_m_grad<<<BH, BLOCK>>>(*a, *g);
     return check_launch(op);
