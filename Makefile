@@ -91,9 +91,10 @@ $(CUDA_LIB): $(CUDA_OBJ)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 
-$(CUDA_TEST): tests/cuda/test_cuda.c $(TREF_OBJ) $(CUDA_LIB) $(LIB)
+CUDA_TEST_SRC = $(wildcard tests/cuda/*.c)
+$(CUDA_TEST): $(CUDA_TEST_SRC) tests/cuda/cuda_util.h $(TREF_OBJ) $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(TREF_OBJ) $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) $(CUDA_LDLIBS) -lstdc++ -o $@
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(CUDA_TEST_SRC) $(TREF_OBJ) $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) $(CUDA_LDLIBS) -lstdc++ -o $@
 
 cuda:
 	@[ -n "$(NVCC)" ] || { echo "make cuda: nvcc not found (install the CUDA toolkit or set NVCC=)"; exit 2; }

@@ -1,13 +1,16 @@
 /* The layers (src/layers): float32 forward vs a float64 transcription of
  * the formula, finite-difference gradients of every input and parameter,
  * accumulation of parameter gradients, pieces == whole for the causal conv,
- * RoPE offsets, ignored targets, bad arguments. */
+ * RoPE offsets, ignored targets, the elementwise and memory primitives,
+ * the CPU backend table, bad arguments. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../src/layers/act.h"
+#include "../src/layers/backend.h"
 #include "../src/layers/conv1d.h"
+#include "../src/layers/elem.h"
 #include "../src/layers/embed.h"
 #include "../src/layers/linear.h"
 #include "../src/layers/norm.h"
@@ -97,6 +100,13 @@ static void test_linear(void)
     double e = 0;
     for (int i = 0; i < 28; i++) e = fmax(e, fabs(dW2[i] - 2 * dW[i]));
     th_check(e < 1e-5, "linear: a second backward accumulates into dW (max dev %.2g)", e);
+    /* y += x Wᵀ + b onto y0: the forward's output plus y0, to rounding */
+    float *yacc = th_randn(20, 1), *want = zerosf(20);
+    for (int i = 0; i < 20; i++) want[i] = yacc[i] + y[i];
+    th_expect_ok("linear fwd acc", sq_linear_fwd_acc(5, 7, 4, x, W, b, yacc));
+    th_close("linear fwd acc: y0 + x Wᵀ + b", th_rel_err_ff(yacc, want, 20), 1e-6);
+    th_expect_error("linear fwd acc: NULL y", sq_linear_fwd_acc(5, 7, 4, x, W, b, NULL), SQ_EINVAL);
+    sq_free(yacc); sq_free(want);
     th_expect_error("linear: in = 0", sq_linear_fwd(5, 0, 4, x, W, b, y), SQ_EINVAL);
     th_expect_error("linear: NULL W", sq_linear_fwd(5, 7, 4, x, NULL, b, y), SQ_EINVAL);
     float *p[] = {x, W, b, y, dy, dx, dW, db, dW2};
@@ -356,6 +366,144 @@ static void test_xent(void)
     sq_free(z); sq_free(dz);
 }
 
+/* ---- elementwise and memory primitives (elem.h) ------------------------------ */
+
+/* Exact results: copy, zero, add_to and div_scalar are one float operation
+ * (or none) per element, so they must match bit for bit. */
+static void test_elem_memory(void)
+{
+    size_t n = 37;
+    float *x = th_randn(n, 1), *y = th_randn(n, 1), *y0 = zerosf(n);
+    memcpy(y0, y, n * sizeof(float));
+    int same = 1;
+    th_expect_ok("add_to", sq_add_to(n, x, y));
+    for (size_t i = 0; i < n; i++) same &= y[i] == y0[i] + x[i];
+    th_check(same, "add_to: y = y + x exactly");
+    th_expect_ok("div_scalar", sq_div_scalar(n, 3.0f, y));
+    for (size_t i = 0; i < n; i++) same &= y[i] == (y0[i] + x[i]) / 3.0f;
+    th_check(same, "div_scalar: x = x / 3 exactly");
+    th_expect_ok("mul", sq_mul(n, x, y, y0));
+    for (size_t i = 0; i < n; i++) same &= y0[i] == x[i] * y[i];
+    th_check(same, "mul: y = a ⊙ b exactly");
+    th_expect_ok("mul in place", sq_mul(n, x, y, y));
+    for (size_t i = 0; i < n; i++) same &= y[i] == y0[i];
+    th_check(same, "mul: in place (y = b)");
+    th_expect_ok("copy", sq_copy(n, x, y));
+    th_check(!memcmp(x, y, n * sizeof(float)), "copy: y = x");
+    th_expect_ok("zero", sq_zero(n, y));
+    for (size_t i = 0; i < n; i++) same &= y[i] == 0;
+    th_check(same, "zero: x = 0");
+    th_expect_error("copy: n = 0", sq_copy(0, x, y), SQ_EINVAL);
+    th_expect_error("zero: NULL x", sq_zero(n, NULL), SQ_EINVAL);
+    th_expect_error("add_to: NULL y", sq_add_to(n, x, NULL), SQ_EINVAL);
+    th_expect_error("mul: NULL b", sq_mul(n, x, NULL, y), SQ_EINVAL);
+    th_expect_error("div_scalar: by zero", sq_div_scalar(n, 0.0f, y), SQ_EINVAL);
+    sq_free(x); sq_free(y); sq_free(y0);
+}
+
+/* A column block of a [4, 9] matrix out to [4, 3] and back into another
+ * [4, 9] at a different column offset; the other columns stay untouched. */
+static void test_copy_cols(void)
+{
+    enum { N = 4, LD = 9, W = 3 };
+    float *a = th_randn(N * LD, 1), *blk = zerosf(N * W), *c = th_randn(N * LD, 1), *c0 = zerosf(N * LD);
+    memcpy(c0, c, sizeof(float) * N * LD);
+    th_expect_ok("copy_cols out", sq_copy_cols(N, W, a + 2, LD, blk, W));
+    th_expect_ok("copy_cols in", sq_copy_cols(N, W, blk, W, c + 5, LD));
+    int out = 1, in = 1, rest = 1;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < LD; j++) {
+            if (j < W) out &= blk[i * W + j] == a[i * LD + 2 + j];
+            if (j >= 5 && j < 5 + W) in &= c[i * LD + j] == a[i * LD + 2 + j - 5];
+            else rest &= c[i * LD + j] == c0[i * LD + j];
+        }
+    th_check(out, "copy_cols: dst[i, :n] = src[i, c0:c0+n]");
+    th_check(in, "copy_cols: back into a wider matrix at another offset");
+    th_check(rest, "copy_cols: the other columns are untouched");
+    th_expect_error("copy_cols: stride < n", sq_copy_cols(N, W, a, 2, blk, W), SQ_EINVAL);
+    th_expect_error("copy_cols: no rows", sq_copy_cols(0, W, a, LD, blk, W), SQ_EINVAL);
+    sq_free(a); sq_free(blk); sq_free(c); sq_free(c0);
+}
+
+static size_t elem_n = 40;
+
+static void ref_neg_exp(const void *p, double *const *x, double *y)
+{
+    for (size_t i = 0; i < elem_n; i++) y[i] = -exp(x[0][i]);
+}
+
+static void ref_sigmoid_gate(const void *p, double *const *x, double *y)
+{
+    for (size_t i = 0; i < elem_n; i++) y[i] = x[0][i] / (1 + exp(-x[1][i]));
+}
+
+static void test_elem_gates(void)
+{
+    size_t n = elem_n;
+    float *x = th_randn(n, 1.5f), *g = th_randn(n, 3), *y = zerosf(n), *dy = th_randn(n, 1);
+    float *dx = zerosf(n), *dg = zerosf(n);
+    /* y = -exp(x); the backward accumulates: from zero it is the gradient */
+    th_expect_ok("neg_exp fwd", sq_neg_exp_fwd(n, x, y));
+    th_expect_ok("neg_exp bwd", sq_neg_exp_bwd(n, y, dy, dx));
+    lcase ne = {"neg_exp", 1, {"x"}, {n}, {0}, n, ref_neg_exp, NULL, NULL, NULL};
+    float *in1[] = {x}, *g1[] = {dx};
+    check_layer(&ne, in1, y, dy, g1);
+    float *dx2 = zerosf(n);
+    memcpy(dx2, dx, n * sizeof(float));
+    sq_neg_exp_bwd(n, y, dy, dx2);
+    double e = 0;
+    for (size_t i = 0; i < n; i++) e = fmax(e, fabs(dx2[i] - 2 * dx[i]));
+    th_check(e < 1e-5, "neg_exp: a second backward accumulates into dx (max dev %.2g)", e);
+    /* y = a ⊙ σ(g) */
+    th_expect_ok("sigmoid gate fwd", sq_sigmoid_gate_fwd(n, x, g, y));
+    th_expect_ok("sigmoid gate bwd", sq_sigmoid_gate_bwd(n, x, g, dy, dx, dg));
+    lcase sg = {"sigmoid gate", 2, {"a", "g"}, {n, n}, {0}, n, ref_sigmoid_gate, NULL, NULL, NULL};
+    float *in2[] = {x, g}, *g2[] = {dx, dg};
+    check_layer(&sg, in2, y, dy, g2);
+    th_expect_error("neg_exp: n = 0", sq_neg_exp_fwd(0, x, y), SQ_EINVAL);
+    th_expect_error("sigmoid gate: NULL g", sq_sigmoid_gate_fwd(n, x, NULL, y), SQ_EINVAL);
+    th_expect_error("sigmoid gate bwd: NULL dg", sq_sigmoid_gate_bwd(n, x, g, dy, dx, NULL), SQ_EINVAL);
+    float *q[] = {x, g, y, dy, dx, dg, dx2};
+    for (int i = 0; i < 7; i++) sq_free(q[i]);
+}
+
+/* Every member of the CPU table is set (a device table is checked the same
+ * way), and a few point where they should. */
+static void test_backend_table(void)
+{
+    typedef void (*fn)(void);
+    const sq_backend *be = &sq_backend_cpu;
+    fn all[] = {
+        /* memory */
+        (fn)be->alloc, (fn)be->alloc_i32, (fn)be->release, (fn)be->upload, (fn)be->download, (fn)be->upload_i32,
+        /* layers */
+        (fn)be->linear_fwd, (fn)be->linear_fwd_acc, (fn)be->linear_bwd, (fn)be->linear_bwd_acc, (fn)be->norm_fwd,
+        (fn)be->norm_bwd, (fn)be->l2norm_fwd, (fn)be->l2norm_bwd, (fn)be->silu_fwd, (fn)be->silu_bwd,
+        (fn)be->gelu_fwd, (fn)be->gelu_bwd, (fn)be->swiglu_fwd, (fn)be->swiglu_bwd, (fn)be->conv1d_fwd,
+        (fn)be->conv1d_bwd, (fn)be->embed_fwd, (fn)be->embed_bwd, (fn)be->rope_fwd, (fn)be->rope_bwd,
+        (fn)be->xent_fwd_bwd,
+        /* elementwise and memory */
+        (fn)be->copy, (fn)be->zero, (fn)be->add_to, (fn)be->mul, (fn)be->div_scalar, (fn)be->copy_cols,
+        (fn)be->neg_exp_fwd, (fn)be->neg_exp_bwd, (fn)be->sigmoid_gate_fwd, (fn)be->sigmoid_gate_bwd,
+        /* operators */
+        (fn)be->mlstm_work_floats, (fn)be->mlstm_fwd, (fn)be->mlstm_bwd, (fn)be->mlstm_step,
+        (fn)be->slstm_work_floats, (fn)be->slstm_fwd, (fn)be->slstm_bwd, (fn)be->slstm_step,
+        (fn)be->ssd_work_floats, (fn)be->ssd_fwd, (fn)be->ssd_bwd, (fn)be->ssd_step,
+        (fn)be->gdn_work_floats, (fn)be->gdn_fwd, (fn)be->gdn_bwd, (fn)be->gdn_step,
+        (fn)be->attn_work_floats, (fn)be->attn_fwd, (fn)be->attn_bwd, (fn)be->attn_step,
+        /* optimizer */
+        (fn)be->adamw_update, (fn)be->global_norm, (fn)be->clip_global_norm,
+    };
+    int set = 1;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) set &= all[i] != NULL;
+    th_check(set, "backend cpu: all %zu functions are set", sizeof all / sizeof all[0]);
+    th_check(be->name && !strcmp(be->name, "cpu"), "backend cpu: named \"cpu\"");
+    th_check(be->host_memory == 1, "backend cpu: host memory");
+    th_check(be->linear_fwd == sq_linear_fwd && be->copy_cols == sq_copy_cols && be->mlstm_fwd == sq_mlstm_fwd &&
+                 be->adamw_update == sq_adamw_update,
+             "backend cpu: the members are the CPU functions");
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "layers");
@@ -370,5 +518,9 @@ int main(int argc, char **argv)
     test_embed();
     test_rope();
     test_xent();
+    test_elem_memory();
+    test_copy_cols();
+    test_elem_gates();
+    test_backend_table();
     return th_finish();
 }

@@ -3,12 +3,6 @@
  *   x' = x + CausalAttention(q, k, v) W_outᵀ;  out = MLP(x')
  * Initialisation (GPT-2 / Llama): projections N(0, 0.02), output projections
  * N(0, 0.02/√(2L)), norms 1. */
-#include <string.h>
-
-#include "../layers/embed.h"
-#include "../layers/linear.h"
-#include "../layers/norm.h"
-#include "../ops/attn.h"
 #include "internal.h"
 
 enum { NORM1, WQ, WK, WV, WOUT, MLP };
@@ -62,13 +56,13 @@ static size_t attn_block_act_floats(const sq_block_cfg *c, size_t N)
 
 /* work: dx2, dh [N,D], dq, dk [N,HK], do, dv [N,HV], then the larger of the
  * MLP's work (ds, da, dg [N,F], dh [N,D]) and the attention's. */
-static size_t attn_block_work_floats(const sq_block_cfg *c, int B, int T)
+static size_t attn_block_work_floats(const sq_backend *be, const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T, HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
     sq_attn_opts o = {c->chunk};
     size_t own = 2 * blk_r16(N * c->D) + 2 * blk_r16(N * HK) + 2 * blk_r16(N * HV);
     size_t mlp = 3 * N * c->F + N * c->D;
-    size_t op = sq_attn_work_floats(blk_op_dims(c, B, T), &o);
+    size_t op = be->attn_work_floats(blk_op_dims(c, B, T), &o);
     return own + (mlp > op ? mlp : op) + 16;
 }
 
@@ -78,8 +72,8 @@ static size_t attn_block_state_floats(const sq_block_cfg *c, int B, int max_len)
     return (size_t)B * c->H * max_len * (c->K + c->V);
 }
 
-static int attn_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-                          float *work, const sq_block_carry *carry)
+static int attn_block_fwd(const sq_backend *be, const sq_block *b, const sq_params *ps, int B, int T, const float *x,
+                          float *out, float *acts, float *work, const sq_block_carry *carry)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, HK = H * c->K, HV = H * c->V, rc;
@@ -93,22 +87,22 @@ static int attn_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, 
         cache.len = pos0;
         cache.cap = carry->max_len;
     }
-    if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
-        (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WQ), NULL, a.q)) ||
-        (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WK), NULL, a.k)) ||
-        (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WV), NULL, a.v)) ||
-        (rc = sq_rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.q, a.q)) || /* in place */
-        (rc = sq_rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.k, a.k)) ||
-        (rc = sq_attn_fwd(blk_op_dims(c, B, T), &o, a.q, a.k, a.v, carry ? &cache : NULL, a.o, carry ? &cache : NULL,
-                          work)))
+    if ((rc = be->norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
+        (rc = be->linear_fwd(N, D, HK, a.h, blk_w(b, ps, WQ), NULL, a.q)) ||
+        (rc = be->linear_fwd(N, D, HK, a.h, blk_w(b, ps, WK), NULL, a.k)) ||
+        (rc = be->linear_fwd(N, D, HV, a.h, blk_w(b, ps, WV), NULL, a.v)) ||
+        (rc = be->rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.q, a.q)) || /* in place */
+        (rc = be->rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.k, a.k)) ||
+        (rc = be->attn_fwd(blk_op_dims(c, B, T), &o, a.q, a.k, a.v, carry ? &cache : NULL, a.o, carry ? &cache : NULL,
+                           work)) ||
+        (rc = be->copy((size_t)N * D, x, a.x2)) ||
+        (rc = be->linear_fwd_acc(N, HV, D, a.o, blk_w(b, ps, WOUT), NULL, a.x2))) /* x2 = x + o W_outᵀ */
         return rc;
-    memcpy(a.x2, x, (size_t)N * D * sizeof(float));
-    sq_sgemm(0, 1, N, D, HV, 1, a.o, HV, blk_w(b, ps, WOUT), HV, 1, a.x2, D); /* x2 = x + o W_outᵀ */
-    return mlp_fwd(b, ps, MLP, N, a.x2, out, a.mlp);
+    return mlp_fwd(be, b, ps, MLP, N, a.x2, out, a.mlp);
 }
 
-static int attn_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
-                          const float *dout, float *dx, float *work)
+static int attn_block_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int B, int T, const float *x,
+                          const float *acts, const float *dout, float *dx, float *work)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, HK = H * c->K, HV = H * c->V, rc;
@@ -119,18 +113,19 @@ static int attn_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const 
     float *dout_a = blk_take(&p, (size_t)N * HV), *dv = blk_take(&p, (size_t)N * HV);
     float *scratch = p; /* the MLP's work, then the operator's */
     sq_attn_opts o = {c->chunk};
-    if ((rc = mlp_bwd(b, ps, MLP, N, a.x2, a.mlp, dout, dx2, scratch)) ||
+    if ((rc = mlp_bwd(be, b, ps, MLP, N, a.x2, a.mlp, dout, dx2, scratch)) ||
         /* x2 = x + o W_outᵀ: do = dx2 W_out, dW_out += dx2ᵀ o */
-        (rc = sq_linear_bwd(N, HV, D, a.o, blk_w(b, ps, WOUT), dx2, dout_a, blk_g(b, ps, WOUT), NULL)) ||
-        (rc = sq_attn_bwd(blk_op_dims(c, B, T), &o, a.q, a.k, a.v, NULL, dout_a, dq, dk, dv, NULL, scratch)) ||
+        (rc = be->linear_bwd(N, HV, D, a.o, blk_w(b, ps, WOUT), dx2, dout_a, blk_g(b, ps, WOUT), NULL)) ||
+        (rc = be->attn_bwd(blk_op_dims(c, B, T), &o, a.q, a.k, a.v, NULL, dout_a, dq, dk, dv, NULL, scratch)) ||
         /* RoPE is a rotation: its backward rotates back, in place */
-        (rc = sq_rope_bwd(B, T, H, c->K, 0, ROPE_BASE, dq, dq)) || (rc = sq_rope_bwd(B, T, H, c->K, 0, ROPE_BASE, dk, dk)))
+        (rc = be->rope_bwd(B, T, H, c->K, 0, ROPE_BASE, dq, dq)) ||
+        (rc = be->rope_bwd(B, T, H, c->K, 0, ROPE_BASE, dk, dk)) ||
+        (rc = be->zero((size_t)N * D, dh)) ||
+        (rc = be->linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), dq, dh, blk_g(b, ps, WQ), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), dk, dh, blk_g(b, ps, WK), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), dv, dh, blk_g(b, ps, WV), NULL)))
         return rc;
-    memset(dh, 0, (size_t)N * D * sizeof(float));
-    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), dq, dh, blk_g(b, ps, WQ), NULL);
-    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), dk, dh, blk_g(b, ps, WK), NULL);
-    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), dv, dh, blk_g(b, ps, WV), NULL);
-    return blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, dh, dx2, dx);
+    return blk_prenorm_bwd(be, b, ps, NORM1, N, x, a.r1, dh, dx2, dx);
 }
 
 const blk_ops attn_block_ops = {attn_block_register, attn_block_init, attn_block_act_floats,

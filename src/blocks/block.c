@@ -41,12 +41,15 @@ size_t sq_block_act_floats(const sq_block *b, int B, int T)
     return block_table[b->type]->act_floats(&b->c, (size_t)B * T);
 }
 
-size_t sq_block_work_floats(const sq_block *b, int B, int T) { return block_table[b->type]->work_floats(&b->c, B, T); }
-
-int sq_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x_in, float *x_out, float *acts,
-                 float *work)
+size_t sq_block_work_floats(const sq_backend *be, const sq_block *b, int B, int T)
 {
-    return block_table[b->type]->fwd(b, ps, B, T, x_in, x_out, acts, work, NULL);
+    return block_table[b->type]->work_floats(be, &b->c, B, T);
+}
+
+int sq_block_fwd(const sq_backend *be, const sq_block *b, const sq_params *ps, int B, int T, const float *x_in,
+                 float *x_out, float *acts, float *work)
+{
+    return block_table[b->type]->fwd(be, b, ps, B, T, x_in, x_out, acts, work, NULL);
 }
 
 size_t sq_block_state_floats(const sq_block *b, int B, int max_len)
@@ -54,19 +57,19 @@ size_t sq_block_state_floats(const sq_block *b, int B, int max_len)
     return block_table[b->type]->state_floats(&b->c, B, max_len);
 }
 
-int sq_block_fwd_carry(const sq_block *b, const sq_params *ps, int B, int T, const float *x_in, float *x_out,
-                       float *acts, float *work, const sq_block_carry *carry)
+int sq_block_fwd_carry(const sq_backend *be, const sq_block *b, const sq_params *ps, int B, int T, const float *x_in,
+                       float *x_out, float *acts, float *work, const sq_block_carry *carry)
 {
     int rc = sq_check_ptr("block fwd", "carry", carry);
     if (!rc) rc = sq_check_ptr("block fwd", "carry state", carry->state);
     if (!rc && (carry->pos0 < 0 || carry->pos0 + T > carry->max_len))
         rc = sq_fail(SQ_EINVAL, "block fwd: positions %d..%d exceed the carried state's length %d", carry->pos0,
                      carry->pos0 + T, carry->max_len);
-    return rc ? rc : block_table[b->type]->fwd(b, ps, B, T, x_in, x_out, acts, work, carry);
+    return rc ? rc : block_table[b->type]->fwd(be, b, ps, B, T, x_in, x_out, acts, work, carry);
 }
 
-int sq_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x_in, const float *acts,
-                 const float *dx_out, float *dx_in, float *work)
+int sq_block_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int B, int T, const float *x_in,
+                 const float *acts, const float *dx_out, float *dx_in, float *work)
 {
-    return block_table[b->type]->bwd(b, ps, B, T, x_in, acts, dx_out, dx_in, work);
+    return block_table[b->type]->bwd(be, b, ps, B, T, x_in, acts, dx_out, dx_in, work);
 }

@@ -6,7 +6,15 @@
  * "blocks.<i>.<what>") in the model's registry; sq_block_init draws them;
  * sq_block_fwd maps x_in -> x_out saving what the backward needs in `acts`
  * (sq_block_act_floats of them), using `work` as scratch; sq_block_bwd
- * maps dx_out -> dx_in and accumulates parameter gradients (+=). */
+ * maps dx_out -> dx_in and accumulates parameter gradients (+=).
+ *
+ * The forward, backward and carry paths compute only through the backend
+ * table `be` (src/layers/backend.h) that the model passes down: they never
+ * read or write activations, gradients or parameters themselves, so with a
+ * device table every pointer (x_in, acts, work, the parameters and their
+ * gradients, the carried state) is a device pointer. Registration and
+ * initialisation work on the host registry (parameters are drawn there and
+ * copied to a device later). */
 #ifndef SUBQ_BLOCKS_BLOCK_H
 #define SUBQ_BLOCKS_BLOCK_H
 
@@ -14,6 +22,7 @@
 
 #include "../core/core.h"
 #include "../core/params.h"
+#include "../layers/backend.h"
 
 typedef enum { SQ_BLOCK_MLSTM, SQ_BLOCK_SLSTM, SQ_BLOCK_MAMBA2, SQ_BLOCK_GDN, SQ_BLOCK_ATTN, SQ_BLOCK_NTYPES } sq_block_type;
 
@@ -43,11 +52,13 @@ int sq_block_register(sq_block *b, sq_block_type type, const sq_block_cfg *c, in
  * are scaled by 1/√(2·depth) as in GPT-2. */
 void sq_block_init(const sq_block *b, sq_params *ps, sq_rng *r, int depth);
 size_t sq_block_act_floats(const sq_block *b, int B, int T);
-size_t sq_block_work_floats(const sq_block *b, int B, int T);
-int sq_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x_in, float *x_out, float *acts,
-                 float *work);
-int sq_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x_in, const float *acts,
-                 const float *dx_out, float *dx_in, float *work);
+/* The scratch of fwd and bwd; it holds the operator's work, whose size
+ * depends on the backend. */
+size_t sq_block_work_floats(const sq_backend *be, const sq_block *b, int B, int T);
+int sq_block_fwd(const sq_backend *be, const sq_block *b, const sq_params *ps, int B, int T, const float *x_in,
+                 float *x_out, float *acts, float *work);
+int sq_block_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int B, int T, const float *x_in,
+                 const float *acts, const float *dx_out, float *dx_in, float *work);
 
 /* Inference over sequences fed in pieces. `state` (sq_block_state_floats,
  * zeroed to start) carries the block's recurrent state from one call to
@@ -61,7 +72,7 @@ typedef struct {
 } sq_block_carry;
 
 size_t sq_block_state_floats(const sq_block *b, int B, int max_len);
-int sq_block_fwd_carry(const sq_block *b, const sq_params *ps, int B, int T, const float *x_in, float *x_out,
-                       float *acts, float *work, const sq_block_carry *carry);
+int sq_block_fwd_carry(const sq_backend *be, const sq_block *b, const sq_params *ps, int B, int T, const float *x_in,
+                       float *x_out, float *acts, float *work, const sq_block_carry *carry);
 
 #endif

@@ -1,9 +1,5 @@
 #include <stdio.h>
-#include <string.h>
 
-#include "../layers/act.h"
-#include "../layers/linear.h"
-#include "../layers/norm.h"
 #include "internal.h"
 
 int blk_add(sq_block *b, sq_params *ps, int index, const char *what, int64_t d0, int64_t d1, int decay)
@@ -54,41 +50,41 @@ void mlp_init(const sq_block *b, sq_params *ps, int slot, sq_rng *r, float out_s
 /* acts: h [N,D], rstd [N], a, g, s [N,F] */
 size_t mlp_act_floats(const sq_block_cfg *c, size_t N) { return N * c->D + N + 3 * N * c->F; }
 
-int mlp_fwd(const sq_block *b, const sq_params *ps, int slot, int N, const float *x, float *out, float *acts)
+int mlp_fwd(const sq_backend *be, const sq_block *b, const sq_params *ps, int slot, int N, const float *x, float *out,
+            float *acts)
 {
     int D = b->c.D, F = b->c.F, rc;
     float *h = acts, *r = h + (size_t)N * D, *a = r + N, *g = a + (size_t)N * F, *s = g + (size_t)N * F;
-    if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, slot), NULL, h, NULL, r)) ||
-        (rc = sq_linear_fwd(N, D, F, h, blk_w(b, ps, slot + 1), NULL, a)) ||
-        (rc = sq_linear_fwd(N, D, F, h, blk_w(b, ps, slot + 2), NULL, g)) || (rc = sq_swiglu_fwd((size_t)N * F, a, g, s)))
+    if ((rc = be->norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, slot), NULL, h, NULL, r)) ||
+        (rc = be->linear_fwd(N, D, F, h, blk_w(b, ps, slot + 1), NULL, a)) ||
+        (rc = be->linear_fwd(N, D, F, h, blk_w(b, ps, slot + 2), NULL, g)) ||
+        (rc = be->swiglu_fwd((size_t)N * F, a, g, s)))
         return rc;
-    if (out != x) memcpy(out, x, (size_t)N * D * sizeof(float));
-    sq_sgemm(0, 1, N, D, F, 1, s, F, blk_w(b, ps, slot + 3), F, 1, out, D); /* out = x + s W2ᵀ */
-    return SQ_OK;
+    if (out != x && (rc = be->copy((size_t)N * D, x, out))) return rc;
+    return be->linear_fwd_acc(N, F, D, s, blk_w(b, ps, slot + 3), NULL, out); /* out = x + s W2ᵀ */
 }
 
 /* work: ds, da, dg [N,F], dh [N,D] */
-int mlp_bwd(const sq_block *b, sq_params *ps, int slot, int N, const float *x, const float *acts, const float *dout,
-            float *dx, float *work)
+int mlp_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int slot, int N, const float *x,
+            const float *acts, const float *dout, float *dx, float *work)
 {
     int D = b->c.D, F = b->c.F, rc;
     const float *h = acts, *r = h + (size_t)N * D, *a = r + N, *g = a + (size_t)N * F, *s = g + (size_t)N * F;
     float *ds = work, *da = ds + (size_t)N * F, *dg = da + (size_t)N * F, *dh = dg + (size_t)N * F;
-    if ((rc = sq_linear_bwd(N, F, D, s, blk_w(b, ps, slot + 3), dout, ds, blk_g(b, ps, slot + 3), NULL)) ||
-        (rc = sq_swiglu_bwd((size_t)N * F, a, g, ds, da, dg)) ||
-        (rc = sq_linear_bwd(N, D, F, h, blk_w(b, ps, slot + 1), da, dh, blk_g(b, ps, slot + 1), NULL)))
+    if ((rc = be->linear_bwd(N, F, D, s, blk_w(b, ps, slot + 3), dout, ds, blk_g(b, ps, slot + 3), NULL)) ||
+        (rc = be->swiglu_bwd((size_t)N * F, a, g, ds, da, dg)) ||
+        (rc = be->linear_bwd(N, D, F, h, blk_w(b, ps, slot + 1), da, dh, blk_g(b, ps, slot + 1), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, F, h, blk_w(b, ps, slot + 2), dg, dh, blk_g(b, ps, slot + 2), NULL)))
         return rc;
-    if ((rc = sq_linear_bwd_acc(N, D, F, h, blk_w(b, ps, slot + 2), dg, dh, blk_g(b, ps, slot + 2), NULL))) return rc;
-    return blk_prenorm_bwd(b, ps, slot, N, x, r, dh, dout, dx);
+    return blk_prenorm_bwd(be, b, ps, slot, N, x, r, dh, dout, dx);
 }
 
-int blk_prenorm_bwd(const sq_block *b, sq_params *ps, int slot, int N, const float *x, const float *r, const float *dh,
-                    const float *dres, float *dx)
+int blk_prenorm_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int slot, int N, const float *x,
+                    const float *r, const float *dh, const float *dres, float *dx)
 {
-    int D = b->c.D, rc = sq_norm_bwd(N, 1, D, 0, x, blk_w(b, ps, slot), NULL, r, dh, dx, blk_g(b, ps, slot), NULL);
-    if (rc) return rc;
-    for (size_t i = 0; i < (size_t)N * D; i++) dx[i] += dres[i];
-    return SQ_OK;
+    int D = b->c.D, rc;
+    if ((rc = be->norm_bwd(N, 1, D, 0, x, blk_w(b, ps, slot), NULL, r, dh, dx, blk_g(b, ps, slot), NULL))) return rc;
+    return be->add_to((size_t)N * D, dres, dx);
 }
 
 size_t blk_r16(size_t n) { return (n + 15) / 16 * 16; }

@@ -14,13 +14,7 @@
  * A away from 0), dt log-uniform in [1e-3, 1e-1] (floored at 1e-4) and
  * dt_bias = dt + log(−expm1(−dt)) = softplus⁻¹(dt), norms 1. */
 #include <math.h>
-#include <string.h>
 
-#include "../layers/act.h"
-#include "../layers/conv1d.h"
-#include "../layers/linear.h"
-#include "../layers/norm.h"
-#include "../ops/gdn.h"
 #include "internal.h"
 
 enum { NORM1, WQ, WK, WV, CONV, WA, WB, ALOG, DTB, WG, GNORM, WOUT, MLP };
@@ -107,37 +101,30 @@ static sq_gdn_opts op_opts(const sq_block_cfg *c)
 
 /* The backward's buffers (bwd_carve) and then the MLP's or the operator's work;
  * the forward needs less (one [N,C] buffer, then the operator's, then [N,HV]). */
-static size_t gdn_block_work_floats(const sq_block_cfg *c, int B, int T)
+static size_t gdn_block_work_floats(const sq_backend *be, const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T, HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
     sq_gdn_opts o = op_opts(c);
     size_t bufs = 2 * blk_r16(N * c->D) + 5 * blk_r16(N * HV) + 2 * blk_r16(N * HK) + 2 * blk_r16(N * c->H) + 2 * blk_r16(c->H) +
                   2 * blk_r16(N * conv_ch(c));
-    size_t mlp = 3 * N * c->F + N * c->D + 16, op = sq_gdn_work_floats(blk_op_dims(c, B, T), &o);
+    size_t mlp = 3 * N * c->F + N * c->D + 16, op = be->gdn_work_floats(blk_op_dims(c, B, T), &o);
     return bufs + (mlp > op ? mlp : op) + 16;
 }
 
-/* Copies n columns of N rows between row strides: dst[i, :n] = src[i, :n]. */
-static void copy_cols(int N, int n, const float *src, int lds, float *dst, int ldd)
-{
-    for (size_t i = 0; i < (size_t)N; i++) memcpy(dst + i * ldd, src + i * lds, (size_t)n * sizeof(float));
-}
-
 /* all [N, C] = [q | k | v] and back */
-static void join_qkv(int N, int HK, int HV, const float *q, const float *k, const float *v, float *all)
+static int join_qkv(const sq_backend *be, int N, int HK, int HV, const float *q, const float *k, const float *v,
+                    float *all)
 {
-    int C = 2 * HK + HV;
-    copy_cols(N, HK, q, HK, all, C);
-    copy_cols(N, HK, k, HK, all + HK, C);
-    copy_cols(N, HV, v, HV, all + 2 * HK, C);
+    int C = 2 * HK + HV, rc;
+    if ((rc = be->copy_cols(N, HK, q, HK, all, C)) || (rc = be->copy_cols(N, HK, k, HK, all + HK, C))) return rc;
+    return be->copy_cols(N, HV, v, HV, all + 2 * HK, C);
 }
 
-static void split_qkv(int N, int HK, int HV, const float *all, float *q, float *k, float *v)
+static int split_qkv(const sq_backend *be, int N, int HK, int HV, const float *all, float *q, float *k, float *v)
 {
-    int C = 2 * HK + HV;
-    copy_cols(N, HK, all, C, q, HK);
-    copy_cols(N, HK, all + HK, C, k, HK);
-    copy_cols(N, HV, all + 2 * HK, C, v, HV);
+    int C = 2 * HK + HV, rc;
+    if ((rc = be->copy_cols(N, HK, all, C, q, HK)) || (rc = be->copy_cols(N, HK, all + HK, C, k, HK))) return rc;
+    return be->copy_cols(N, HV, all + 2 * HK, C, v, HV);
 }
 
 /* state: the conv's last inputs [B, CONV_W-1, 2HK+HV], then S [B,H,K,V] */
@@ -147,8 +134,8 @@ static size_t gdn_block_state_floats(const sq_block_cfg *c, int B, int max_len)
     return (size_t)B * ((CONV_W - 1) * C + (size_t)c->H * c->K * c->V);
 }
 
-static int gdn_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-                         float *work, const sq_block_carry *carry)
+static int gdn_block_fwd(const sq_backend *be, const sq_block *b, const sq_params *ps, int B, int T, const float *x,
+                         float *out, float *acts, float *work, const sq_block_carry *carry)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, HK = H * c->K, HV = H * c->V, C = 2 * HK + HV, rc;
@@ -157,31 +144,27 @@ static int gdn_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, c
     sq_gdn_in in = {a.q, a.k, a.v, a.al, a.be, blk_w(b, ps, ALOG), blk_w(b, ps, DTB)};
     /* the projections land in q, k, v, are joined for the conv, and the
      * activated conv output is split back into them */
-    if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
-        (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WQ), NULL, a.q)) ||
-        (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WK), NULL, a.k)) ||
-        (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WV), NULL, a.v)))
-        return rc;
-    join_qkv(N, HK, HV, a.q, a.k, a.v, a.pre);
     float *act = work; /* SiLU(conv(pre)) [N,C] */
     float *cst = carry ? carry->state : NULL, *S = carry ? cst + (size_t)B * (CONV_W - 1) * C : NULL;
-    if ((rc = sq_conv1d_fwd(B, T, C, CONV_W, a.pre, blk_w(b, ps, CONV), NULL, cst, a.cv, cst)) ||
-        (rc = sq_silu_fwd((size_t)N * C, a.cv, act)))
+    if ((rc = be->norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
+        (rc = be->linear_fwd(N, D, HK, a.h, blk_w(b, ps, WQ), NULL, a.q)) ||
+        (rc = be->linear_fwd(N, D, HK, a.h, blk_w(b, ps, WK), NULL, a.k)) ||
+        (rc = be->linear_fwd(N, D, HV, a.h, blk_w(b, ps, WV), NULL, a.v)) ||
+        (rc = join_qkv(be, N, HK, HV, a.q, a.k, a.v, a.pre)) ||
+        (rc = be->conv1d_fwd(B, T, C, CONV_W, a.pre, blk_w(b, ps, CONV), NULL, cst, a.cv, cst)) ||
+        (rc = be->silu_fwd((size_t)N * C, a.cv, act)) || (rc = split_qkv(be, N, HK, HV, act, a.q, a.k, a.v)))
         return rc;
-    split_qkv(N, HK, HV, act, a.q, a.k, a.v);
     /* o = GDN(...); on = RMSNorm over each head's V values, weight [V] shared */
-    if ((rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WA), NULL, a.al)) ||
-        (rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WB), NULL, a.be)) ||
-        (rc = sq_gdn_fwd(blk_op_dims(c, B, T), &o, &in, S, a.o, S, work)) ||
-        (rc = sq_norm_fwd(N * H, 1, c->V, 0, SQ_NORM_EPS, a.o, blk_w(b, ps, GNORM), NULL, a.on, NULL, a.r2)) ||
-        (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WG), NULL, a.gate)))
+    float *y = work; /* on ⊙ SiLU(gate): SwiGLU with the gate first */
+    if ((rc = be->linear_fwd(N, D, H, a.h, blk_w(b, ps, WA), NULL, a.al)) ||
+        (rc = be->linear_fwd(N, D, H, a.h, blk_w(b, ps, WB), NULL, a.be)) ||
+        (rc = be->gdn_fwd(blk_op_dims(c, B, T), &o, &in, S, a.o, S, work)) ||
+        (rc = be->norm_fwd(N * H, 1, c->V, 0, SQ_NORM_EPS, a.o, blk_w(b, ps, GNORM), NULL, a.on, NULL, a.r2)) ||
+        (rc = be->linear_fwd(N, D, HV, a.h, blk_w(b, ps, WG), NULL, a.gate)) ||
+        (rc = be->swiglu_fwd((size_t)N * HV, a.gate, a.on, y)) || (rc = be->copy((size_t)N * D, x, a.x2)) ||
+        (rc = be->linear_fwd_acc(N, HV, D, y, blk_w(b, ps, WOUT), NULL, a.x2))) /* x2 = x + y W_outᵀ */
         return rc;
-    float *y = work; /* on ⊙ SiLU(gate) */
-    if ((rc = sq_silu_fwd((size_t)N * HV, a.gate, y))) return rc;
-    for (size_t i = 0; i < (size_t)N * HV; i++) y[i] *= a.on[i];
-    memcpy(a.x2, x, (size_t)N * D * sizeof(float));
-    sq_sgemm(0, 1, N, D, HV, 1, y, HV, blk_w(b, ps, WOUT), HV, 1, a.x2, D); /* x2 = x + y W_outᵀ */
-    return mlp_fwd(b, ps, MLP, N, a.x2, out, a.mlp);
+    return mlp_fwd(be, b, ps, MLP, N, a.x2, out, a.mlp);
 }
 
 typedef struct {
@@ -214,69 +197,62 @@ static bwd_t bwd_carve(const sq_block_cfg *c, size_t N, float *p)
 
 /* dx2 -> d(HeadRMSNorm input) in w->d_o, d(gate pre-activation) in w->dgate;
  * accumulates the gradients of W_out and the output norm. */
-static int gated_out_bwd(const sq_block *b, sq_params *ps, int N, const acts_t *a, bwd_t *w)
+static int gated_out_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int N, const acts_t *a, bwd_t *w)
 {
     const sq_block_cfg *c = &b->c;
     int D = c->D, H = c->H, HV = H * c->V, rc;
     size_t n = (size_t)N * HV;
     float *sg = w->dgate; /* SiLU(gate), until dgate is written */
-    if ((rc = sq_silu_fwd(n, a->gate, sg))) return rc;
-    for (size_t i = 0; i < n; i++) w->y[i] = a->on[i] * sg[i];
-    if ((rc = sq_linear_bwd(N, HV, D, w->y, blk_w(b, ps, WOUT), w->dx2, w->dy, blk_g(b, ps, WOUT), NULL))) return rc;
-    /* y = on ⊙ s: don = dy ⊙ s, ds = dy ⊙ on (into dy) */
-    for (size_t i = 0; i < n; i++) {
-        w->don[i] = w->dy[i] * sg[i];
-        w->dy[i] *= a->on[i];
-    }
-    if ((rc = sq_silu_bwd(n, a->gate, w->dy, w->dgate))) return rc;
-    return sq_norm_bwd(N * H, 1, c->V, 0, a->o, blk_w(b, ps, GNORM), NULL, a->r2, w->don, w->d_o,
-                       blk_g(b, ps, GNORM), NULL);
+    /* y = on ⊙ sg recomputed; then don = dy ⊙ sg, ds = dy ⊙ on (into dy), dgate = SiLU'(gate) ds */
+    if ((rc = be->silu_fwd(n, a->gate, sg)) || (rc = be->mul(n, a->on, sg, w->y)) ||
+        (rc = be->linear_bwd(N, HV, D, w->y, blk_w(b, ps, WOUT), w->dx2, w->dy, blk_g(b, ps, WOUT), NULL)) ||
+        (rc = be->mul(n, w->dy, sg, w->don)) || (rc = be->mul(n, w->dy, a->on, w->dy)) ||
+        (rc = be->silu_bwd(n, a->gate, w->dy, w->dgate)))
+        return rc;
+    return be->norm_bwd(N * H, 1, c->V, 0, a->o, blk_w(b, ps, GNORM), NULL, a->r2, w->don, w->d_o,
+                        blk_g(b, ps, GNORM), NULL);
 }
 
 /* d(operator's q, k, v) -> d(projections) through SiLU and the conv, in dq, dk, dv;
  * accumulates the conv weight's gradient. */
-static int conv_bwd(const sq_block *b, sq_params *ps, int B, int T, const acts_t *a, bwd_t *w)
+static int conv_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int B, int T, const acts_t *a, bwd_t *w)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, HK = c->H * c->K, HV = c->H * c->V, C = 2 * HK + HV, rc;
-    join_qkv(N, HK, HV, w->dq, w->dk, w->dv, w->dact);
-    if ((rc = sq_silu_bwd((size_t)N * C, a->cv, w->dact, w->dpre)) ||
-        (rc = sq_conv1d_bwd(B, T, C, CONV_W, a->pre, blk_w(b, ps, CONV), NULL, w->dpre, w->dact, blk_g(b, ps, CONV),
-                            NULL, NULL)))
+    if ((rc = join_qkv(be, N, HK, HV, w->dq, w->dk, w->dv, w->dact)) ||
+        (rc = be->silu_bwd((size_t)N * C, a->cv, w->dact, w->dpre)) ||
+        (rc = be->conv1d_bwd(B, T, C, CONV_W, a->pre, blk_w(b, ps, CONV), NULL, w->dpre, w->dact, blk_g(b, ps, CONV),
+                             NULL, NULL)))
         return rc;
-    split_qkv(N, HK, HV, w->dact, w->dq, w->dk, w->dv);
-    return SQ_OK;
+    return split_qkv(be, N, HK, HV, w->dact, w->dq, w->dk, w->dv);
 }
 
-static int gdn_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
-                         const float *dout, float *dx, float *work)
+static int gdn_block_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int B, int T, const float *x,
+                         const float *acts, const float *dout, float *dx, float *work)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, HK = H * c->K, HV = H * c->V, rc;
     acts_t a = carve_acts(c, (size_t)N, (float *)acts);
     bwd_t w = bwd_carve(c, (size_t)N, work);
-    if ((rc = mlp_bwd(b, ps, MLP, N, a.x2, a.mlp, dout, w.dx2, w.scratch)) || (rc = gated_out_bwd(b, ps, N, &a, &w)))
+    if ((rc = mlp_bwd(be, b, ps, MLP, N, a.x2, a.mlp, dout, w.dx2, w.scratch)) ||
+        (rc = gated_out_bwd(be, b, ps, N, &a, &w)))
         return rc;
     /* the operator writes its dA_log, ddt_bias: add them to the model's */
     sq_gdn_opts o = op_opts(c);
     sq_gdn_in in = {a.q, a.k, a.v, a.al, a.be, blk_w(b, ps, ALOG), blk_w(b, ps, DTB)};
     sq_gdn_grad gr = {w.dq, w.dk, w.dv, w.dal, w.dbe, w.dA, w.ddt};
-    if ((rc = sq_gdn_bwd(blk_op_dims(c, B, T), &o, &in, NULL, w.d_o, NULL, &gr, NULL, w.scratch))) return rc;
-    float *gA = blk_g(b, ps, ALOG), *gdt = blk_g(b, ps, DTB);
-    for (int h = 0; h < H; h++) {
-        gA[h] += w.dA[h];
-        gdt[h] += w.ddt[h];
-    }
-    if ((rc = conv_bwd(b, ps, B, T, &a, &w))) return rc;
-    memset(w.dh, 0, (size_t)N * D * sizeof(float));
-    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), w.dq, w.dh, blk_g(b, ps, WQ), NULL);
-    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), w.dk, w.dh, blk_g(b, ps, WK), NULL);
-    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), w.dv, w.dh, blk_g(b, ps, WV), NULL);
-    sq_linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WA), w.dal, w.dh, blk_g(b, ps, WA), NULL);
-    sq_linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WB), w.dbe, w.dh, blk_g(b, ps, WB), NULL);
-    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WG), w.dgate, w.dh, blk_g(b, ps, WG), NULL);
-    if ((rc = blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, w.dh, w.dx2, dx))) return rc;
-    return SQ_OK;
+    if ((rc = be->gdn_bwd(blk_op_dims(c, B, T), &o, &in, NULL, w.d_o, NULL, &gr, NULL, w.scratch)) ||
+        (rc = be->add_to((size_t)H, w.dA, blk_g(b, ps, ALOG))) ||
+        (rc = be->add_to((size_t)H, w.ddt, blk_g(b, ps, DTB))) ||
+        (rc = conv_bwd(be, b, ps, B, T, &a, &w)) || (rc = be->zero((size_t)N * D, w.dh)) ||
+        (rc = be->linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), w.dq, w.dh, blk_g(b, ps, WQ), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), w.dk, w.dh, blk_g(b, ps, WK), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), w.dv, w.dh, blk_g(b, ps, WV), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WA), w.dal, w.dh, blk_g(b, ps, WA), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WB), w.dbe, w.dh, blk_g(b, ps, WB), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WG), w.dgate, w.dh, blk_g(b, ps, WG), NULL)))
+        return rc;
+    return blk_prenorm_bwd(be, b, ps, NORM1, N, x, a.r1, w.dh, w.dx2, dx);
 }
 
 const blk_ops gdn_block_ops = {gdn_block_register, gdn_block_init, gdn_block_act_floats,

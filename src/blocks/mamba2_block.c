@@ -14,12 +14,7 @@
  * A uniform in [1, 16] per head and A_log = log A, D = 1, norms 1, out_proj
  * N(0, 0.02/√(2L)). */
 #include <math.h>
-#include <string.h>
 
-#include "../layers/conv1d.h"
-#include "../layers/linear.h"
-#include "../layers/norm.h"
-#include "../ops/ssd.h"
 #include "internal.h"
 
 enum { NORM1, WIN, CONVW, CONVB, DTBIAS, ALOG, DSKIP, GNORM, WOUT };
@@ -98,43 +93,30 @@ static sq_ssd_opts op_opts(const sq_block_cfg *c) { return (sq_ssd_opts){c->chun
 
 /* work (fwd and bwd alike): A [H], dt_bias, A, D grads [H], dz [N,HV],
  * gated and dgated [N,HV], dxs [N,HV], dbm, dcm [N,K], ddt [N,H], dcv,
- * dxbc [N,CC], dzx [N,P], dh [N,D], then the operator's */
-static size_t mamba2_block_work_floats(const sq_block_cfg *c, int B, int T)
+ * dxbc [N,CC], dzx [N,P], dh [N,D], then the operator's (the forward
+ * uses A, gated, gn [N,HV], the SiLU output [N,CC], then the operator's) */
+static size_t mamba2_block_work_floats(const sq_backend *be, const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T, HV = (size_t)c->H * c->V;
     sq_ssd_opts o = op_opts(c);
     return 4 * blk_r16(c->H) + 4 * blk_r16(N * HV) + 2 * blk_r16(N * c->K) + blk_r16(N * c->H) + 2 * blk_r16(N * conv_width(c)) +
-           blk_r16(N * in_width(c)) + blk_r16(N * c->D) + sq_ssd_work_floats(blk_op_dims(c, B, T), &o) + 16;
+           blk_r16(N * in_width(c)) + blk_r16(N * c->D) + be->ssd_work_floats(blk_op_dims(c, B, T), &o) + 16;
 }
 
-static float sigm(float v) { return 1 / (1 + expf(-v)); }
-
-/* A = -exp(A_log) */
-static void decay_rates(const sq_block *b, const sq_params *ps, float *A)
+/* The conv channels all [N, HV+2K] = [xs | bm | cm] (the operator's x, B, C) and back. */
+static int split_xbc(const sq_backend *be, int N, int HV, int K, const float *all, float *xs, float *bm, float *cm)
 {
-    const float *alog = blk_w(b, ps, ALOG);
-    for (int h = 0; h < b->c.H; h++) A[h] = -expf(alog[h]);
+    int CC = HV + 2 * K, rc;
+    if ((rc = be->copy_cols(N, HV, all, CC, xs, HV)) || (rc = be->copy_cols(N, K, all + HV, CC, bm, K))) return rc;
+    return be->copy_cols(N, K, all + HV + K, CC, cm, K);
 }
 
-/* Copies columns [c0, c0+w) of the [N, ld] rows of src into dst [N, w]
- * (back = 0), or dst into them (back = 1). */
-static void columns(int N, int ld, int c0, int w, float *src, float *dst, int back)
+static int join_xbc(const sq_backend *be, int N, int HV, int K, const float *xs, const float *bm, const float *cm,
+                    float *all)
 {
-    for (int n = 0; n < N; n++) {
-        float *s = src + (size_t)n * ld + c0, *d = dst + (size_t)n * w;
-        if (back) memcpy(s, d, (size_t)w * sizeof(float));
-        else memcpy(d, s, (size_t)w * sizeof(float));
-    }
-}
-
-/* gated = y ⊙ SiLU(z), z the first HV columns of zx */
-static void gate(int N, int HV, int P, const float *zx, const float *y, float *gated)
-{
-    for (int n = 0; n < N; n++)
-        for (int j = 0; j < HV; j++) {
-            float z = zx[(size_t)n * P + j];
-            gated[(size_t)n * HV + j] = y[(size_t)n * HV + j] * z * sigm(z);
-        }
+    int CC = HV + 2 * K, rc;
+    if ((rc = be->copy_cols(N, HV, xs, HV, all, CC)) || (rc = be->copy_cols(N, K, bm, K, all + HV, CC))) return rc;
+    return be->copy_cols(N, K, cm, K, all + HV + K, CC);
 }
 
 /* state: the conv's last inputs [B, CONV_W-1, HV+2K], then the SSD state S [B,H,K,V] */
@@ -143,71 +125,59 @@ static size_t mamba2_block_state_floats(const sq_block_cfg *c, int B, int max_le
     return (size_t)B * ((CONV_W - 1) * (size_t)conv_width(c) + (size_t)c->H * c->K * c->V);
 }
 
-static int mamba2_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out,
-                            float *acts, float *work, const sq_block_carry *carry)
+static int mamba2_block_fwd(const sq_backend *be, const sq_block *b, const sq_params *ps, int B, int T, const float *x,
+                            float *out, float *acts, float *work, const sq_block_carry *carry)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, K = c->K, HV = H * c->V, P = in_width(c), CC = conv_width(c), rc;
     acts_t a = carve_acts(c, (size_t)N, acts);
     float *p = work;
     float *A = blk_take(&p, H), *gated = blk_take(&p, (size_t)N * HV), *gn = blk_take(&p, (size_t)N * HV);
-    float *scratch = p;
-    if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
-        (rc = sq_linear_fwd(N, D, P, a.h, blk_w(b, ps, WIN), NULL, a.zx)))
-        return rc;
-    columns(N, P, HV, CC, a.zx, a.xbc, 0);
-    columns(N, P, HV + CC, H, a.zx, a.dt, 0);
+    float *sv = blk_take(&p, (size_t)N * CC), *scratch = p;
+    float *zc = gn; /* z (the first HV columns of zx) until gn is written */
     float *cst = carry ? carry->state : NULL, *S = carry ? cst + (size_t)B * (CONV_W - 1) * CC : NULL;
-    if ((rc = sq_conv1d_fwd(B, T, CC, CONV_W, a.xbc, blk_w(b, ps, CONVW), blk_w(b, ps, CONVB), cst, a.cv, cst)))
+    if ((rc = be->norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
+        (rc = be->linear_fwd(N, D, P, a.h, blk_w(b, ps, WIN), NULL, a.zx)) ||
+        (rc = be->copy_cols(N, CC, a.zx + HV, P, a.xbc, CC)) ||
+        (rc = be->copy_cols(N, H, a.zx + HV + CC, P, a.dt, H)) ||
+        (rc = be->conv1d_fwd(B, T, CC, CONV_W, a.xbc, blk_w(b, ps, CONVW), blk_w(b, ps, CONVB), cst, a.cv, cst)) ||
+        /* SiLU, split into the operator's x, B, C */
+        (rc = be->silu_fwd((size_t)N * CC, a.cv, sv)) || (rc = split_xbc(be, N, HV, K, sv, a.xs, a.bm, a.cm)) ||
+        (rc = be->neg_exp_fwd((size_t)H, blk_w(b, ps, ALOG), A))) /* A = -exp(A_log) */
         return rc;
-    /* SiLU, split into the operator's x, B, C */
-    for (int n = 0; n < N; n++)
-        for (int j = 0; j < CC; j++) {
-            float v = a.cv[(size_t)n * CC + j], s = v * sigm(v);
-            if (j < HV) a.xs[(size_t)n * HV + j] = s;
-            else if (j < HV + K) a.bm[(size_t)n * K + j - HV] = s;
-            else a.cm[(size_t)n * K + j - HV - K] = s;
-        }
-    decay_rates(b, ps, A);
     sq_ssd_opts o = op_opts(c);
     sq_ssd_in in = {a.xs, a.bm, a.cm, a.dt, blk_w(b, ps, DTBIAS), A, blk_w(b, ps, DSKIP)};
-    if ((rc = sq_ssd_fwd(blk_op_dims(c, B, T), &o, &in, S, a.y, S, scratch))) return rc;
-    gate(N, HV, P, a.zx, a.y, gated);
-    if ((rc = sq_norm_fwd(N, 1, HV, 0, SQ_NORM_EPS, gated, blk_w(b, ps, GNORM), NULL, gn, NULL, a.r2))) return rc;
-    if (out != x) memcpy(out, x, (size_t)N * D * sizeof(float));
-    sq_sgemm(0, 1, N, D, HV, 1, gn, HV, blk_w(b, ps, WOUT), HV, 1, out, D); /* out = x + gn W_outᵀ */
-    return SQ_OK;
+    if ((rc = be->ssd_fwd(blk_op_dims(c, B, T), &o, &in, S, a.y, S, scratch)) ||
+        /* gated = y ⊙ SiLU(z): SwiGLU with z first */
+        (rc = be->copy_cols(N, HV, a.zx, P, zc, HV)) || (rc = be->swiglu_fwd((size_t)N * HV, zc, a.y, gated)) ||
+        (rc = be->norm_fwd(N, 1, HV, 0, SQ_NORM_EPS, gated, blk_w(b, ps, GNORM), NULL, gn, NULL, a.r2)))
+        return rc;
+    if (out != x && (rc = be->copy((size_t)N * D, x, out))) return rc;
+    return be->linear_fwd_acc(N, HV, D, gn, blk_w(b, ps, WOUT), NULL, out); /* out = x + gn W_outᵀ */
 }
 
-/* From d(gated) = dgt: dy = dgt ⊙ SiLU(z), dz = dgt ⊙ y ⊙ SiLU'(z),
- * SiLU'(z) = σ(z)(1 + z(1 - σ(z))). */
-static void gate_bwd(int N, int HV, int P, const float *zx, const float *y, const float *dgt, float *dy, float *dz)
+/* out = x + gn W_outᵀ with gn = RMSNorm(gated) ⊙ w, gated = y ⊙ SiLU(z):
+ * recomputes z (into zc), gated and gn (its 1/rms again into rr), and
+ * takes dout back to dy (d of the SSD output) and dz; accumulates the
+ * gradients of W_out and the gated norm's weight. dgn is scratch. */
+static int gated_out_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int N, const acts_t *a,
+                         const float *dout, float *zc, float *gated, float *gn, float *rr, float *dgn, float *dgt,
+                         float *dy, float *dz)
 {
-    for (int n = 0; n < N; n++)
-        for (int j = 0; j < HV; j++) {
-            size_t i = (size_t)n * HV + j;
-            float z = zx[(size_t)n * P + j], s = sigm(z);
-            dy[i] = dgt[i] * z * s;
-            dz[i] = dgt[i] * y[i] * s * (1 + z * (1 - s));
-        }
+    const sq_block_cfg *c = &b->c;
+    int D = c->D, HV = c->H * c->V, P = in_width(c), rc;
+    const float *w = blk_w(b, ps, GNORM);
+    if ((rc = be->copy_cols(N, HV, a->zx, P, zc, HV)) || (rc = be->swiglu_fwd((size_t)N * HV, zc, a->y, gated)) ||
+        (rc = be->norm_fwd(N, 1, HV, 0, SQ_NORM_EPS, gated, w, NULL, gn, NULL, rr)) ||
+        (rc = be->linear_bwd(N, HV, D, gn, blk_w(b, ps, WOUT), dout, dgn, blk_g(b, ps, WOUT), NULL)) ||
+        (rc = be->norm_bwd(N, 1, HV, 0, gated, w, NULL, a->r2, dgn, dgt, blk_g(b, ps, GNORM), NULL)))
+        return rc;
+    /* SwiGLU's backward: dz = dgt ⊙ y ⊙ SiLU'(z), dy = dgt ⊙ SiLU(z) */
+    return be->swiglu_bwd((size_t)N * HV, zc, a->y, dgt, dz, dy);
 }
 
-/* d(conv output) from the gradients of the split SiLU outputs */
-static void silu_split_bwd(int N, int HV, int K, const float *cv, const float *dxs, const float *dbm, const float *dcm,
-                           float *dcv)
-{
-    int CC = HV + 2 * K;
-    for (int n = 0; n < N; n++)
-        for (int j = 0; j < CC; j++) {
-            float v = cv[(size_t)n * CC + j], s = sigm(v);
-            float g = j < HV ? dxs[(size_t)n * HV + j]
-                             : j < HV + K ? dbm[(size_t)n * K + j - HV] : dcm[(size_t)n * K + j - HV - K];
-            dcv[(size_t)n * CC + j] = g * s * (1 + v * (1 - s));
-        }
-}
-
-static int mamba2_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
-                     const float *dout, float *dx, float *work)
+static int mamba2_block_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int B, int T, const float *x,
+                            const float *acts, const float *dout, float *dx, float *work)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, K = c->K, HV = H * c->V, P = in_width(c), CC = conv_width(c), rc;
@@ -219,39 +189,28 @@ static int mamba2_block_bwd(const sq_block *b, sq_params *ps, int B, int T, cons
     float *dbm = blk_take(&p, (size_t)N * K), *dcm = blk_take(&p, (size_t)N * K), *ddt = blk_take(&p, (size_t)N * H);
     float *dcv = blk_take(&p, (size_t)N * CC), *dxbc = blk_take(&p, (size_t)N * CC);
     float *dzx = blk_take(&p, (size_t)N * P), *dh = blk_take(&p, (size_t)N * D), *scratch = p;
-    /* out = x + gn W_outᵀ, gn = gated ⊙ r2 ⊙ w recomputed into dzx's room */
-    float *gn = dzx, *dgn = dxs;
-    const float *w = blk_w(b, ps, GNORM);
-    gate(N, HV, P, a.zx, a.y, gated);
-    for (int n = 0; n < N; n++)
-        for (int j = 0; j < HV; j++) gn[(size_t)n * HV + j] = gated[(size_t)n * HV + j] * a.r2[n] * w[j];
-    if ((rc = sq_linear_bwd(N, HV, D, gn, blk_w(b, ps, WOUT), dout, dgn, blk_g(b, ps, WOUT), NULL)) ||
-        (rc = sq_norm_bwd(N, 1, HV, 0, gated, w, NULL, a.r2, dgn, dgt, blk_g(b, ps, GNORM), NULL)))
-        return rc;
-    float *dy = gated; /* gated is no longer needed */
-    gate_bwd(N, HV, P, a.zx, a.y, dgt, dy, dz);
+    /* z in dcv's room, gn in dzx's, its 1/rms in ddt's, dgn in dxs's, dy in gated's (all free until later) */
+    float *dy = gated;
+    if ((rc = gated_out_bwd(be, b, ps, N, &a, dout, dcv, gated, dzx, ddt, dxs, dgt, dy, dz))) return rc;
     /* the operator writes its parameter gradients: add them to the model's */
-    decay_rates(b, ps, A);
     sq_ssd_opts o = op_opts(c);
     sq_ssd_in in = {a.xs, a.bm, a.cm, a.dt, blk_w(b, ps, DTBIAS), A, blk_w(b, ps, DSKIP)};
     sq_ssd_grad gr = {dxs, dbm, dcm, ddt, dtb, dA, dD};
-    if ((rc = sq_ssd_bwd(blk_op_dims(c, B, T), &o, &in, NULL, dy, NULL, &gr, NULL, scratch))) return rc;
-    float *gdtb = blk_g(b, ps, DTBIAS), *galog = blk_g(b, ps, ALOG), *gD = blk_g(b, ps, DSKIP);
-    for (int h = 0; h < H; h++) {
-        gdtb[h] += dtb[h];
-        galog[h] += dA[h] * A[h]; /* dA/dA_log = -exp(A_log) = A */
-        gD[h] += dD[h];
-    }
-    silu_split_bwd(N, HV, K, a.cv, dxs, dbm, dcm, dcv);
-    if ((rc = sq_conv1d_bwd(B, T, CC, CONV_W, a.xbc, blk_w(b, ps, CONVW), NULL, dcv, dxbc, blk_g(b, ps, CONVW),
-                            blk_g(b, ps, CONVB), NULL)))
+    if ((rc = be->neg_exp_fwd((size_t)H, blk_w(b, ps, ALOG), A)) ||
+        (rc = be->ssd_bwd(blk_op_dims(c, B, T), &o, &in, NULL, dy, NULL, &gr, NULL, scratch)) ||
+        (rc = be->add_to((size_t)H, dtb, blk_g(b, ps, DTBIAS))) ||
+        (rc = be->neg_exp_bwd((size_t)H, A, dA, blk_g(b, ps, ALOG))) || /* dA_log += dA ⊙ A */
+        (rc = be->add_to((size_t)H, dD, blk_g(b, ps, DSKIP))) ||
+        /* through the SiLU of the conv output, then the conv */
+        (rc = join_xbc(be, N, HV, K, dxs, dbm, dcm, dxbc)) || (rc = be->silu_bwd((size_t)N * CC, a.cv, dxbc, dcv)) ||
+        (rc = be->conv1d_bwd(B, T, CC, CONV_W, a.xbc, blk_w(b, ps, CONVW), NULL, dcv, dxbc, blk_g(b, ps, CONVW),
+                             blk_g(b, ps, CONVB), NULL)) ||
+        /* d(in_proj output) = [dz, dxbc, ddt] */
+        (rc = be->copy_cols(N, HV, dz, HV, dzx, P)) || (rc = be->copy_cols(N, CC, dxbc, CC, dzx + HV, P)) ||
+        (rc = be->copy_cols(N, H, ddt, H, dzx + HV + CC, P)) ||
+        (rc = be->linear_bwd(N, D, P, a.h, blk_w(b, ps, WIN), dzx, dh, blk_g(b, ps, WIN), NULL)))
         return rc;
-    /* d(in_proj output) = [dz, dxbc, ddt] */
-    columns(N, P, 0, HV, dzx, dz, 1);
-    columns(N, P, HV, CC, dzx, dxbc, 1);
-    columns(N, P, HV + CC, H, dzx, ddt, 1);
-    if ((rc = sq_linear_bwd(N, D, P, a.h, blk_w(b, ps, WIN), dzx, dh, blk_g(b, ps, WIN), NULL))) return rc;
-    return blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, dh, dout, dx);
+    return blk_prenorm_bwd(be, b, ps, NORM1, N, x, a.r1, dh, dout, dx);
 }
 
 const blk_ops mamba2_block_ops = {mamba2_block_register, mamba2_block_init, mamba2_block_act_floats,

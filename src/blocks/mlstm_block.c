@@ -3,12 +3,6 @@
  *   x' = x + W_out (HeadNorm(mLSTM(q, k, v, ĩ, f̃)) ⊙ σ(o));  out = MLP(x')
  * Initialisation: projections N(0, 0.02), output projections N(0, 0.02/√(2L)),
  * input-gate bias -10, forget-gate bias 3..6 across heads (xLSTM-7B), norms 1. */
-#include <math.h>
-#include <string.h>
-
-#include "../layers/linear.h"
-#include "../layers/norm.h"
-#include "../ops/mlstm.h"
 #include "internal.h"
 
 enum { NORM1, WQ, WK, WV, WO, WI, BI, WF, BF, MHNORM, WOUT, MLP };
@@ -72,13 +66,13 @@ static size_t mlstm_block_act_floats(const sq_block_cfg *c, size_t N)
            mlp_act_floats(c, N);
 }
 
-static size_t mlstm_block_work_floats(const sq_block_cfg *c, int B, int T)
+static size_t mlstm_block_work_floats(const sq_backend *be, const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T, HK = (size_t)c->H * c->K, HV = (size_t)c->H * c->V;
     sq_mlstm_opts o = {c->chunk, 0};
     size_t tmp = 2 * N * c->D + 2 * N * HK + 4 * N * HV + 2 * N * c->H + 16 * 16;
     size_t mlp = 3 * N * c->F + N * c->D + 16;
-    return tmp + (mlp > N * HV ? mlp : N * HV) + sq_mlstm_work_floats(blk_op_dims(c, B, T), &o) + 16;
+    return tmp + (mlp > N * HV ? mlp : N * HV) + be->mlstm_work_floats(blk_op_dims(c, B, T), &o) + 16;
 }
 
 /* state: S̄ [B,H,K,V], n̄ [B,H,K], m [B,H] */
@@ -93,8 +87,8 @@ static sq_mlstm_state carried_state(const sq_block_cfg *c, int B, float *p)
     return (sq_mlstm_state){p, p + S, p + S + n};
 }
 
-static int mlstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-                           float *work, const sq_block_carry *carry)
+static int mlstm_block_fwd(const sq_backend *be, const sq_block *b, const sq_params *ps, int B, int T, const float *x,
+                           float *out, float *acts, float *work, const sq_block_carry *carry)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, HK = H * c->K, HV = H * c->V, rc;
@@ -102,25 +96,24 @@ static int mlstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T,
     sq_mlstm_opts o = {c->chunk, 0};
     sq_mlstm_in in = {a.q, a.k, a.v, a.ig, a.fg};
     sq_mlstm_state st = carry ? carried_state(c, B, carry->state) : (sq_mlstm_state){0};
-    if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
-        (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WQ), NULL, a.q)) ||
-        (rc = sq_linear_fwd(N, D, HK, a.h, blk_w(b, ps, WK), NULL, a.k)) ||
-        (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WV), NULL, a.v)) ||
-        (rc = sq_linear_fwd(N, D, HV, a.h, blk_w(b, ps, WO), NULL, a.o)) ||
-        (rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WI), blk_w(b, ps, BI), a.ig)) ||
-        (rc = sq_linear_fwd(N, D, H, a.h, blk_w(b, ps, WF), blk_w(b, ps, BF), a.fg)) ||
-        (rc = sq_mlstm_fwd(blk_op_dims(c, B, T), &o, &in, carry ? &st : NULL, a.m, carry ? &st : NULL, work)) ||
-        (rc = sq_norm_fwd(N, H, c->V, 0, SQ_NORM_EPS, a.m, blk_w(b, ps, MHNORM), NULL, a.hn, NULL, a.r2)))
+    float *gated = work; /* HeadNorm(m) ⊙ σ(o), after the operator is done with work */
+    if ((rc = be->norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
+        (rc = be->linear_fwd(N, D, HK, a.h, blk_w(b, ps, WQ), NULL, a.q)) ||
+        (rc = be->linear_fwd(N, D, HK, a.h, blk_w(b, ps, WK), NULL, a.k)) ||
+        (rc = be->linear_fwd(N, D, HV, a.h, blk_w(b, ps, WV), NULL, a.v)) ||
+        (rc = be->linear_fwd(N, D, HV, a.h, blk_w(b, ps, WO), NULL, a.o)) ||
+        (rc = be->linear_fwd(N, D, H, a.h, blk_w(b, ps, WI), blk_w(b, ps, BI), a.ig)) ||
+        (rc = be->linear_fwd(N, D, H, a.h, blk_w(b, ps, WF), blk_w(b, ps, BF), a.fg)) ||
+        (rc = be->mlstm_fwd(blk_op_dims(c, B, T), &o, &in, carry ? &st : NULL, a.m, carry ? &st : NULL, work)) ||
+        (rc = be->norm_fwd(N, H, c->V, 0, SQ_NORM_EPS, a.m, blk_w(b, ps, MHNORM), NULL, a.hn, NULL, a.r2)) ||
+        (rc = be->sigmoid_gate_fwd((size_t)N * HV, a.hn, a.o, gated)) || (rc = be->copy((size_t)N * D, x, a.x2)) ||
+        (rc = be->linear_fwd_acc(N, HV, D, gated, blk_w(b, ps, WOUT), NULL, a.x2))) /* x2 = x + gated W_outᵀ */
         return rc;
-    float *gated = work; /* HeadNorm(m) ⊙ σ(o) */
-    for (size_t i = 0; i < (size_t)N * HV; i++) gated[i] = a.hn[i] / (1 + expf(-a.o[i]));
-    memcpy(a.x2, x, (size_t)N * D * sizeof(float));
-    sq_sgemm(0, 1, N, D, HV, 1, gated, HV, blk_w(b, ps, WOUT), HV, 1, a.x2, D);
-    return mlp_fwd(b, ps, MLP, N, a.x2, out, a.mlp);
+    return mlp_fwd(be, b, ps, MLP, N, a.x2, out, a.mlp);
 }
 
-static int mlstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
-                    const float *dout, float *dx, float *work)
+static int mlstm_block_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int B, int T, const float *x,
+                           const float *acts, const float *dout, float *dx, float *work)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, H = c->H, HK = H * c->K, HV = H * c->V, rc;
@@ -132,32 +125,28 @@ static int mlstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const
     float *gated = blk_take(&p, (size_t)N * HV);
     float *di = blk_take(&p, (size_t)N * H), *df = blk_take(&p, (size_t)N * H);
     float *scratch = p; /* the MLP's work, then the operator's */
-    if ((rc = mlp_bwd(b, ps, MLP, N, a.x2, a.mlp, dout, dx2, scratch))) return rc;
-    /* x2 = x + gated W_outᵀ */
-    for (size_t i = 0; i < (size_t)N * HV; i++) gated[i] = a.hn[i] / (1 + expf(-a.o[i]));
-    if ((rc = sq_linear_bwd(N, HV, D, gated, blk_w(b, ps, WOUT), dx2, dg, blk_g(b, ps, WOUT), NULL))) return rc;
-    float *dhn = gated; /* gated is no longer needed */
-    float *dog = dm;
-    for (size_t i = 0; i < (size_t)N * HV; i++) {
-        float s = 1 / (1 + expf(-a.o[i]));
-        dhn[i] = dg[i] * s;
-        dog[i] = dg[i] * a.hn[i] * s * (1 - s);
-    }
-    if ((rc = sq_norm_bwd(N, H, c->V, 0, a.m, blk_w(b, ps, MHNORM), NULL, a.r2, dhn, dg, blk_g(b, ps, MHNORM), NULL)))
+    float *dhn = gated, *dog = dm; /* once gated and dm are done with */
+    /* x2 = x + gated W_outᵀ, gated = hn ⊙ σ(o) recomputed */
+    if ((rc = mlp_bwd(be, b, ps, MLP, N, a.x2, a.mlp, dout, dx2, scratch)) ||
+        (rc = be->sigmoid_gate_fwd((size_t)N * HV, a.hn, a.o, gated)) ||
+        (rc = be->linear_bwd(N, HV, D, gated, blk_w(b, ps, WOUT), dx2, dg, blk_g(b, ps, WOUT), NULL)) ||
+        (rc = be->sigmoid_gate_bwd((size_t)N * HV, a.hn, a.o, dg, dhn, dog)) ||
+        (rc = be->norm_bwd(N, H, c->V, 0, a.m, blk_w(b, ps, MHNORM), NULL, a.r2, dhn, dg, blk_g(b, ps, MHNORM), NULL)))
         return rc;
     /* dg now holds d(mLSTM output) */
     sq_mlstm_opts o = {c->chunk, 0};
     sq_mlstm_in in = {a.q, a.k, a.v, a.ig, a.fg};
     sq_mlstm_grad gr = {dq, dk, dv, di, df};
-    if ((rc = sq_mlstm_bwd(blk_op_dims(c, B, T), &o, &in, NULL, dg, NULL, &gr, NULL, scratch))) return rc;
-    memset(dh, 0, (size_t)N * D * sizeof(float));
-    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), dq, dh, blk_g(b, ps, WQ), NULL);
-    sq_linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), dk, dh, blk_g(b, ps, WK), NULL);
-    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), dv, dh, blk_g(b, ps, WV), NULL);
-    sq_linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WO), dog, dh, blk_g(b, ps, WO), NULL);
-    sq_linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WI), di, dh, blk_g(b, ps, WI), blk_g(b, ps, BI));
-    sq_linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WF), df, dh, blk_g(b, ps, WF), blk_g(b, ps, BF));
-    return blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, dh, dx2, dx);
+    if ((rc = be->mlstm_bwd(blk_op_dims(c, B, T), &o, &in, NULL, dg, NULL, &gr, NULL, scratch)) ||
+        (rc = be->zero((size_t)N * D, dh)) ||
+        (rc = be->linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WQ), dq, dh, blk_g(b, ps, WQ), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, HK, a.h, blk_w(b, ps, WK), dk, dh, blk_g(b, ps, WK), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WV), dv, dh, blk_g(b, ps, WV), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, HV, a.h, blk_w(b, ps, WO), dog, dh, blk_g(b, ps, WO), NULL)) ||
+        (rc = be->linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WI), di, dh, blk_g(b, ps, WI), blk_g(b, ps, BI))) ||
+        (rc = be->linear_bwd_acc(N, D, H, a.h, blk_w(b, ps, WF), df, dh, blk_g(b, ps, WF), blk_g(b, ps, BF))))
+        return rc;
+    return blk_prenorm_bwd(be, b, ps, NORM1, N, x, a.r1, dh, dx2, dx);
 }
 
 const blk_ops mlstm_block_ops = {mlstm_block_register, mlstm_block_init, mlstm_block_act_floats,

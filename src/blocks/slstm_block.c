@@ -6,9 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../layers/linear.h"
-#include "../layers/norm.h"
-#include "../ops/slstm.h"
 #include "internal.h"
 
 enum { NORM1, WG, RR, BIAS, HNORM, MLP };
@@ -51,10 +48,10 @@ static size_t slstm_block_act_floats(const sq_block_cfg *c, size_t N)
 }
 
 
-static size_t slstm_block_work_floats(const sq_block_cfg *c, int B, int T)
+static size_t slstm_block_work_floats(const sq_backend *be, const sq_block_cfg *c, int B, int T)
 {
     size_t N = (size_t)B * T;
-    size_t mlp = 3 * N * c->F + N * c->D + 16, op = sq_slstm_work_floats(blk_op_dims(c, B, T), NULL);
+    size_t mlp = 3 * N * c->F + N * c->D + 16, op = be->slstm_work_floats(blk_op_dims(c, B, T), NULL);
     size_t grads = blk_r16((size_t)4 * c->D * c->K) + blk_r16((size_t)4 * c->D); /* the operator's dR, dbias */
     return 3 * blk_r16(N * c->D) + blk_r16(4 * N * c->D) + grads + (mlp > op ? mlp : op) + 16;
 }
@@ -79,8 +76,8 @@ static acts_t carve_acts(const sq_block_cfg *c, size_t N, float *p)
 /* state: c, n, m, h [B,H,K] each */
 static size_t slstm_block_state_floats(const sq_block_cfg *c, int B, int max_len) { return 4 * (size_t)B * c->D; }
 
-static int slstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T, const float *x, float *out, float *acts,
-                           float *work, const sq_block_carry *carry)
+static int slstm_block_fwd(const sq_backend *be, const sq_block *b, const sq_params *ps, int B, int T, const float *x,
+                           float *out, float *acts, float *work, const sq_block_carry *carry)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, rc;
@@ -89,17 +86,17 @@ static int slstm_block_fwd(const sq_block *b, const sq_params *ps, int B, int T,
     size_t n = (size_t)B * D;
     float *cs = carry ? carry->state : NULL;
     sq_slstm_state st = {cs, cs + n, cs + 2 * n, cs + 3 * n};
-    if ((rc = sq_norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
-        (rc = sq_linear_fwd(N, D, 4 * D, a.h, blk_w(b, ps, WG), NULL, a.gx)) ||
-        (rc = sq_slstm_fwd(blk_op_dims(c, B, T), NULL, &in, cs ? &st : NULL, a.hs, cs ? &st : NULL, work)) ||
-        (rc = sq_norm_fwd(N, c->H, c->K, 0, SQ_NORM_EPS, a.hs, blk_w(b, ps, HNORM), NULL, a.x2, NULL, a.r2)))
+    if ((rc = be->norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
+        (rc = be->linear_fwd(N, D, 4 * D, a.h, blk_w(b, ps, WG), NULL, a.gx)) ||
+        (rc = be->slstm_fwd(blk_op_dims(c, B, T), NULL, &in, cs ? &st : NULL, a.hs, cs ? &st : NULL, work)) ||
+        (rc = be->norm_fwd(N, c->H, c->K, 0, SQ_NORM_EPS, a.hs, blk_w(b, ps, HNORM), NULL, a.x2, NULL, a.r2)) ||
+        (rc = be->add_to((size_t)N * D, x, a.x2))) /* x' = x + HeadNorm(h) */
         return rc;
-    for (size_t i = 0; i < (size_t)N * D; i++) a.x2[i] += x[i]; /* x' = x + HeadNorm(h) */
-    return mlp_fwd(b, ps, MLP, N, a.x2, out, a.mlp);
+    return mlp_fwd(be, b, ps, MLP, N, a.x2, out, a.mlp);
 }
 
-static int slstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const float *x, const float *acts,
-                    const float *dout, float *dx, float *work)
+static int slstm_block_bwd(const sq_backend *be, const sq_block *b, sq_params *ps, int B, int T, const float *x,
+                           const float *acts, const float *dout, float *dx, float *work)
 {
     const sq_block_cfg *c = &b->c;
     int N = B * T, D = c->D, rc;
@@ -109,18 +106,17 @@ static int slstm_block_bwd(const sq_block *b, sq_params *ps, int B, int T, const
     float *gR = blk_g(b, ps, RR), *gB = blk_g(b, ps, BIAS);
     size_t nR = blk_n(b, ps, RR), nB = blk_n(b, ps, BIAS);
     float *dgx = blk_take(&p, 4 * (size_t)N * D), *dR = blk_take(&p, nR), *dbias = blk_take(&p, nB), *scratch = p;
-    if ((rc = mlp_bwd(b, ps, MLP, N, a.x2, a.mlp, dout, dx2, scratch)) ||
-        (rc = sq_norm_bwd(N, c->H, c->K, 0, a.hs, blk_w(b, ps, HNORM), NULL, a.r2, dx2, dhs, blk_g(b, ps, HNORM), NULL)))
+    if ((rc = mlp_bwd(be, b, ps, MLP, N, a.x2, a.mlp, dout, dx2, scratch)) ||
+        (rc = be->norm_bwd(N, c->H, c->K, 0, a.hs, blk_w(b, ps, HNORM), NULL, a.r2, dx2, dhs, blk_g(b, ps, HNORM), NULL)))
         return rc;
     /* the operator writes its parameter gradients: add them to the model's */
     sq_slstm_in in = {a.gx, blk_w(b, ps, RR), blk_w(b, ps, BIAS)};
     sq_slstm_grad gr = {dgx, dR, dbias};
-    if ((rc = sq_slstm_bwd(blk_op_dims(c, B, T), NULL, &in, NULL, dhs, NULL, &gr, NULL, scratch))) return rc;
-    for (size_t i = 0; i < nR; i++) gR[i] += dR[i];
-    for (size_t i = 0; i < nB; i++) gB[i] += dbias[i];
-    memset(dh, 0, (size_t)N * D * sizeof(float));
-    sq_linear_bwd_acc(N, D, 4 * D, a.h, blk_w(b, ps, WG), dgx, dh, blk_g(b, ps, WG), NULL);
-    return blk_prenorm_bwd(b, ps, NORM1, N, x, a.r1, dh, dx2, dx);
+    if ((rc = be->slstm_bwd(blk_op_dims(c, B, T), NULL, &in, NULL, dhs, NULL, &gr, NULL, scratch)) ||
+        (rc = be->add_to(nR, dR, gR)) || (rc = be->add_to(nB, dbias, gB)) || (rc = be->zero((size_t)N * D, dh)) ||
+        (rc = be->linear_bwd_acc(N, D, 4 * D, a.h, blk_w(b, ps, WG), dgx, dh, blk_g(b, ps, WG), NULL)))
+        return rc;
+    return blk_prenorm_bwd(be, b, ps, NORM1, N, x, a.r1, dh, dx2, dx);
 }
 
 const blk_ops slstm_block_ops = {slstm_block_register, slstm_block_init, slstm_block_act_floats,

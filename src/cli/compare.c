@@ -163,7 +163,8 @@ int cli_compare(int argc, char **argv)
     static const char *const flags[] = {"--task",  "--models", "--depth",  "--width",   "--heads",     "--chunk", "--neg-eigval",
                                         "--steps", "--batch",  "--accum",  "--len",     "--lr",        "--lr-min",
                                         "--warmup", "--wd",    "--clip",   "--seed",    "--config",    "--lengths",
-                                        "--eval-n", "--threads", "--log-every", "--out", "--resume", NULL};
+                                        "--eval-n", "--threads", "--log-every", "--out", "--resume", "--device",
+                                        NULL};
     run_opts o;
     int p = run_parse_opts("subq compare", argc, argv, flags, &o);
     if (p == 1) run_usage_compare(stdout);
@@ -184,15 +185,16 @@ int cli_compare(int argc, char **argv)
         if (rc) return run_fail("subq compare"), 2;
     }
     if (o.threads) sq_set_threads(o.threads);
+    char desc[320];
+    if (run_resolve_device("subq compare", &o, desc, sizeof desc)) return 2;
     run_default_lengths(&o, o.tc.len);
     char dir[4096];
     if (run_path(dir, sizeof dir, o.out ? o.out : "runs", o.out ? NULL : "compare-")) return run_fail("subq compare");
     if (!o.out && strlen(dir) + strlen(o.tc.task) < sizeof dir) strcat(dir, o.tc.task);
     if (!run_make_dirs(dir)) return 1;
     signal(SIGINT, run_on_sigint);
-    printf("subq compare: task %s, %d models, %d steps of %d x %d x %d tokens each, depth %d, width %d, %d threads\n",
-           o.tc.task, n, o.tc.steps, o.tc.accum, o.tc.batch, o.tc.len, o.tc.model.depth, o.tc.model.D,
-           sq_get_threads());
+    printf("subq compare: task %s, %d models, %d steps of %d x %d x %d tokens each, depth %d, width %d, %s\n",
+           o.tc.task, n, o.tc.steps, o.tc.accum, o.tc.batch, o.tc.len, o.tc.model.depth, o.tc.model.D, desc);
     for (int i = 0; i < n; i++)
         if (run_model(&o, dir, &rows[i])) {
             if (i > 0) print_table(&o, rows, i);

@@ -12,6 +12,8 @@ enum { MAX_LENGTHS = 32, MAX_MODELS = 16 };
 typedef struct {
     sq_train_cfg tc;
     const char *out, *models, *ckpt, *json;
+    const char *device;    /* --device: cpu (default) or cuda */
+    const sq_backend *be;  /* resolved by run_resolve_device */
     int threads, resume, log_every, save_every, eval_n, max_tokens;
     int lengths[MAX_LENGTHS], nlengths;
 } run_opts;
@@ -23,6 +25,9 @@ void run_usage_compare(FILE *f);
 /* Parses argv against the command's flags (NULL-terminated). Returns 0 to
  * go on, 1 when --help was asked for, 2 on an error (already printed). */
 int run_parse_opts(const char *cmd, int argc, char **argv, const char *const *flags, run_opts *o);
+/* Resolves o->device into o->be (after the thread count is set); prints
+ * "cmd: <why>" and returns 2 when that device cannot be used. */
+int run_resolve_device(const char *cmd, run_opts *o, char *desc, size_t n);
 /* Applies the flags again so that they win over a --config file. */
 int run_reparse_over_config(int argc, char **argv, run_opts *o);
 /* L, 2L, 4L, 8L unless --lengths was given. */

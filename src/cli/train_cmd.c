@@ -11,6 +11,7 @@
 #include "../train/train.h"
 #include "args.h"
 #include "cli.h"
+#include "device.h"
 #include "run.h"
 
 volatile int run_interrupted;
@@ -41,6 +42,7 @@ static const char *const train_help =
     "  --lengths LIST     evaluation lengths (default L,2L,4L,8L)\n"
     "  --eval-n N         sequences per evaluation length (default 256)\n"
     "  --threads N        OpenMP and BLAS threads (default: all cores)\n"
+    "  --device cpu|cuda  where the model computes (default cpu); cuda needs a build with nvcc and a GPU\n"
     "  --log-every N      progress line every N steps (default 50)\n";
 
 static void usage_train(FILE *f)
@@ -85,6 +87,7 @@ static void usage_eval(FILE *f)
                "  --eval-n N         sequences per length (default 256)\n"
                "  --json FILE        write {task, model, params, accuracy: {length: value}}\n"
                "  --threads N        threads (default: all cores)\n"
+               "  --device cpu|cuda  where the model computes (default cpu)\n"
                "  -h, --help         this text\n");
 }
 
@@ -165,6 +168,7 @@ static int set_flag(run_opts *o, const char *a, const char *v)
         return args_int_list(a, v, 1, 1 << 20, o->lengths, MAX_LENGTHS, &o->nlengths);
     else if (!strcmp(a, "--eval-n")) return args_int(a, v, 1, 1 << 20, &o->eval_n);
     else if (!strcmp(a, "--threads")) return args_int(a, v, 1, 4096, &o->threads);
+    else if (!strcmp(a, "--device")) o->device = v;
     else if (!strcmp(a, "--log-every")) return args_int(a, v, 1, 1 << 30, &o->log_every);
     else if (!strcmp(a, "--save-every")) return args_int(a, v, 1, 1 << 30, &o->save_every);
     else if (!strcmp(a, "--out")) o->out = v;
@@ -182,6 +186,7 @@ int run_parse_opts(const char *cmd, int argc, char **argv, const char *const *fl
     o->eval_n = 256;
     o->log_every = 50;
     o->max_tokens = 1 << 15;
+    o->device = "cpu";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
@@ -200,6 +205,14 @@ int run_parse_opts(const char *cmd, int argc, char **argv, const char *const *fl
         if (!set_flag(o, a, argv[++i])) return 2;
     }
     return apply_config_file(argc, argv, o) ? 0 : 2;
+}
+
+int run_resolve_device(const char *cmd, run_opts *o, char *desc, size_t n)
+{
+    o->be = cli_backend(o->device, desc, n);
+    if (o->be) return 0;
+    fprintf(stderr, "%s: %s\n", cmd, sq_last_error());
+    return 2;
 }
 
 /* Applies the flags again after --config so that they win over the file. */
@@ -283,7 +296,7 @@ int run_train_one(const run_opts *o, const sq_train_cfg *c, const char *run_dir,
     if (!run_make_dirs(run_dir)) return SQ_EIO;
     FILE *metrics = fopen(path, o->resume ? "a" : "w");
     if (!metrics) return sq_fail(SQ_EIO, "cannot write %s: %s", path, strerror(errno));
-    sq_train_io io = {stdout, o->log_every, metrics, ckpt, o->save_every, o->resume, &run_interrupted, NULL};
+    sq_train_io io = {stdout, o->log_every, metrics, ckpt, o->save_every, o->resume, &run_interrupted, NULL, o->be};
     rc = sq_train_run(c, &io, m, res);
     if (fclose(metrics) && !rc) rc = sq_fail(SQ_EIO, "cannot finish writing %s", path);
     return rc;
@@ -316,7 +329,7 @@ int cli_train(int argc, char **argv)
                                         "--steps", "--batch", "--accum",  "--len",     "--lr",        "--lr-min",
                                         "--warmup", "--wd",   "--clip",   "--seed",    "--config",    "--lengths",
                                         "--eval-n", "--threads", "--log-every", "--out", "--resume", "--save-every",
-                                        NULL};
+                                        "--device", NULL};
     run_opts o;
     int p = run_parse_opts("subq train", argc, argv, flags, &o);
     if (p == 1) usage_train(stdout);
@@ -324,6 +337,8 @@ int cli_train(int argc, char **argv)
     if (!run_reparse_over_config(argc, argv, &o)) return 2;
     if (sq_train_validate(&o.tc)) return run_fail("subq train"), 2;
     if (o.threads) sq_set_threads(o.threads);
+    char desc[320];
+    if (run_resolve_device("subq train", &o, desc, sizeof desc)) return 2;
     run_default_lengths(&o, o.tc.len);
     char dir[4096], s[128];
     run_slug(o.tc.model.spec, s, sizeof s);
@@ -332,8 +347,8 @@ int cli_train(int argc, char **argv)
     signal(SIGINT, run_on_sigint);
     sq_model m;
     sq_train_result res;
-    printf("subq train: task %s, %d steps of %d x %d x %d tokens, %d threads, out %s\n", o.tc.task, o.tc.steps,
-           o.tc.accum, o.tc.batch, o.tc.len, sq_get_threads(), dir);
+    printf("subq train: task %s, %d steps of %d x %d x %d tokens, %s, out %s\n", o.tc.task, o.tc.steps, o.tc.accum,
+           o.tc.batch, o.tc.len, desc, dir);
     int rc = run_train_one(&o, &o.tc, dir, &m, &res);
     if (!rc) run_print_model(&o.tc, &m);
     if (!rc && res.interrupted) {
@@ -367,7 +382,7 @@ static int write_eval_json(const char *path, const sq_train_cfg *c, size_t param
 
 int cli_eval(int argc, char **argv)
 {
-    static const char *const flags[] = {"--ckpt", "--lengths", "--eval-n", "--json", "--threads", NULL};
+    static const char *const flags[] = {"--ckpt", "--lengths", "--eval-n", "--json", "--threads", "--device", NULL};
     run_opts o;
     int p = run_parse_opts("subq eval", argc, argv, flags, &o);
     if (p == 1) usage_eval(stdout);
@@ -377,6 +392,8 @@ int cli_eval(int argc, char **argv)
         return 2;
     }
     if (o.threads) sq_set_threads(o.threads);
+    char desc[320];
+    if (run_resolve_device("subq eval", &o, desc, sizeof desc)) return 2;
     sq_train_cfg c;
     sq_model m;
     char inner[4096], probe[4096];
@@ -385,13 +402,14 @@ int cli_eval(int argc, char **argv)
     if (!run_path(inner, sizeof inner, o.ckpt, "ckpt") && !run_path(probe, sizeof probe, inner, "config.json") &&
         !stat(probe, &st))
         o.ckpt = inner;
-    if (sq_train_load_model(o.ckpt, &c, &m)) {
+    if (sq_train_load_model(o.ckpt, &c, &m) || sq_model_use_backend(&m, o.be)) {
         sq_model_free(&m);
         return run_fail("subq eval");
     }
     run_default_lengths(&o, c.len);
     run_print_model(&c, &m);
-    printf("task %s, trained at length %d for %d steps; %d sequences per length\n", c.task, c.len, c.steps, o.eval_n);
+    printf("task %s, trained at length %d for %d steps; %d sequences per length; %s\n", c.task, c.len, c.steps,
+           o.eval_n, desc);
     double acc[MAX_LENGTHS];
     int rc = run_eval_lengths(&m, &c, &o, acc, 1);
     if (!rc && o.json) rc = write_eval_json(o.json, &c, m.ps.total, &o, acc);

@@ -17,6 +17,17 @@ int sq_arena_alloc(sq_arena *a)
     return SQ_OK;
 }
 
+int sq_arena_alloc_with(sq_arena *a, float *(*alloc)(size_t n), void (*release)(void *p))
+{
+    size_t n = a->used;
+    a->base = alloc(n ? n : 1);
+    if (!a->base) return SQ_ENOMEM;
+    a->release = release;
+    a->cap = n;
+    a->used = 0;
+    return SQ_OK;
+}
+
 float *sq_arena_take(sq_arena *a, size_t n)
 {
     size_t aligned = (n + 15) / 16 * 16;
@@ -37,6 +48,7 @@ void sq_arena_rewind(sq_arena *a) { a->used = 0; }
 
 void sq_arena_free(sq_arena *a)
 {
-    sq_free(a->base);
+    if (a->release) a->release(a->base);
+    else sq_free(a->base);
     memset(a, 0, sizeof *a);
 }

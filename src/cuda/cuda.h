@@ -6,9 +6,9 @@
  *
  * All tensor pointers given to sq_cuda_* operators are DEVICE pointers.
  *
- * Built so far: the scalar-gate chunkwise forward and backward (mLSTM,
- * linear attention, Mamba-2 SSD) in float32. bf16, the other operators and the layers
- * are not built yet (docs/cuda.md). */
+ * Built: the five operators and linear attention (chunkwise or tiled
+ * forward, backward, decode step) and the layers (cuda_layers.h), in
+ * float32 (docs/cuda.md). */
 #ifndef SUBQ_CUDA_H
 #define SUBQ_CUDA_H
 
@@ -19,9 +19,14 @@ extern "C" {
 #endif
 
 #include "../core/core.h"
+#include "../ops/attn.h"
+#include "../ops/gdn.h"
 #include "../ops/linattn.h"
 #include "../ops/mlstm.h"
+#include "../ops/slstm.h"
 #include "../ops/ssd.h"
+#include "../layers/backend.h"
+#include "cuda_layers.h"
 
 /* SQ_OK when a CUDA device is usable; its description goes to name. */
 int sq_cuda_device(char *name, size_t n);
@@ -67,6 +72,48 @@ int sq_cuda_ssd_fwd(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in, const 
                     float *work);
 int sq_cuda_ssd_bwd(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in, const float *S0, const float *dy,
                     const float *dS1, sq_ssd_grad *g, float *dS0, float *work);
+
+/* The decode steps (d.T must be 1; states updated in place), as
+ * sq_mlstm_step / sq_linattn_step / sq_ssd_step on the CPU. */
+int sq_cuda_mlstm_step(sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in, sq_mlstm_state *s, float *out);
+int sq_cuda_linattn_step(sq_dims d, const float *q, const float *k, const float *v, float *S, float *out);
+int sq_cuda_ssd_step(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in, float *S, float *y);
+
+/* Gated DeltaNet (src/ops/gdn.h) on the device (float32): chunkwise WY/UT
+ * forward, backward and the decode step; same layouts, options, states
+ * and gradients as on the CPU. work NULL lets a call allocate its own. */
+size_t sq_cuda_gdn_work_floats(sq_dims d, const sq_gdn_opts *o);
+int sq_cuda_gdn_fwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float *S0, float *out, float *S1,
+                    float *work);
+int sq_cuda_gdn_bwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float *S0, const float *dout,
+                    const float *dS1, sq_gdn_grad *g, float *dS0, float *work);
+int sq_cuda_gdn_step(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, float *S, float *out);
+
+/* sLSTM (src/ops/slstm.h) on the device (float32): forward, backward
+ * through time and the step; same layouts, states and gradients. */
+size_t sq_cuda_slstm_work_floats(sq_dims d, const sq_slstm_opts *o);
+int sq_cuda_slstm_fwd(sq_dims d, const sq_slstm_opts *o, const sq_slstm_in *in, const sq_slstm_state *s0, float *out,
+                      sq_slstm_state *s1, float *work);
+int sq_cuda_slstm_bwd(sq_dims d, const sq_slstm_opts *o, const sq_slstm_in *in, const sq_slstm_state *s0,
+                      const float *dout, const sq_slstm_state *ds1, sq_slstm_grad *g, sq_slstm_state *ds0,
+                      float *work);
+int sq_cuda_slstm_step(sq_dims d, const sq_slstm_opts *o, const sq_slstm_in *in, sq_slstm_state *s, float *out);
+
+/* Causal softmax attention (src/ops/attn.h) on the device (float32), tile
+ * by tile with an online softmax; the KV cache's k, v are device arrays
+ * (len and cap are host ints, as on the CPU). */
+size_t sq_cuda_attn_work_floats(sq_dims d, const sq_attn_opts *o);
+int sq_cuda_attn_fwd(sq_dims d, const sq_attn_opts *o, const float *q, const float *k, const float *v,
+                     const sq_attn_cache *cache0, float *out, sq_attn_cache *cache1, float *work);
+int sq_cuda_attn_bwd(sq_dims d, const sq_attn_opts *o, const float *q, const float *k, const float *v,
+                     const sq_attn_cache *cache0, const float *dout, float *dq, float *dk, float *dv,
+                     sq_attn_cache *dcache0, float *work);
+int sq_cuda_attn_step(sq_dims d, const sq_attn_opts *o, const float *q, const float *k, const float *v,
+                      sq_attn_cache *cache, float *out);
+
+/* The backend table of the GPU (src/layers/backend.h): every member is the
+ * sq_cuda_* function of the CPU member's name, on device memory. */
+const sq_backend *sq_cuda_backend(void);
 
 #ifdef __cplusplus
 }

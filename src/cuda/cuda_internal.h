@@ -17,4 +17,8 @@ static inline int cu_check(const char *op, cudaError_t e)
 /* The process's cuBLAS handle, created on first use (float32 math, no TF32). */
 int cu_cublas(const char *op, cublasHandle_t *h);
 
+/* The SSD inputs' checks (pointers, groups, chunk) including A < 0 on
+ * the device's copy of A (a download of H floats). */
+int cu_check_ssd_in(const char *op, sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in);
+
 #endif

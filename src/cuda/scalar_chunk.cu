@@ -853,7 +853,7 @@ extern "C" int sq_cuda_linattn_bwd(sq_dims d, const sq_linattn_opts *o, const fl
 }
 
 /* SSD's arguments as on the CPU; A is read back to check A < 0. */
-static int check_ssd(const char *op, sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in)
+int cu_check_ssd_in(const char *op, sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in)
 {
     int rc;
     if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in)) || (rc = sq_check_chunk(op, o->chunk)))
@@ -889,7 +889,7 @@ extern "C" int sq_cuda_ssd_fwd(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in 
     sq_ssd_opts def = sq_ssd_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = check_ssd(op, d, o, in)) || (rc = sq_check_ptr(op, "y", y))) return rc;
+    if ((rc = cu_check_ssd_in(op, d, o, in)) || (rc = sq_check_ptr(op, "y", y))) return rc;
     sc_args a = ssd_args(d, o, in, S0, y, S1);
     return sc_forward(op, &a, work);
 }
@@ -901,7 +901,7 @@ extern "C" int sq_cuda_ssd_bwd(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in 
     sq_ssd_opts def = sq_ssd_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = check_ssd(op, d, o, in)) || (rc = sq_check_ptr(op, "dy", dy)) || (rc = sq_check_ptr(op, "g", gr)))
+    if ((rc = cu_check_ssd_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dy", dy)) || (rc = sq_check_ptr(op, "g", gr)))
         return rc;
     if ((rc = sq_check_ptr(op, "g->dx", gr->dx)) || (rc = sq_check_ptr(op, "g->dBm", gr->dBm)) ||
         (rc = sq_check_ptr(op, "g->dCm", gr->dCm)) || (rc = sq_check_ptr(op, "g->ddt", gr->ddt)) ||

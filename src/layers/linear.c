@@ -23,6 +23,19 @@ int sq_linear_fwd(int N, int in, int out, const float *x, const float *W, const 
     return SQ_OK;
 }
 
+int sq_linear_fwd_acc(int N, int in, int out, const float *x, const float *W, const float *b, float *y)
+{
+    int rc;
+    if ((rc = check("linear fwd acc", N, in, out)) || (rc = sq_check_ptr("linear fwd acc", "x", x)) ||
+        (rc = sq_check_ptr("linear fwd acc", "W", W)) || (rc = sq_check_ptr("linear fwd acc", "y", y)))
+        return rc;
+    sq_sgemm(0, 1, N, out, in, 1, x, in, W, in, 1, y, out);
+    if (b)
+        for (size_t n = 0; n < (size_t)N; n++)
+            for (int o = 0; o < out; o++) y[n * out + o] += b[o];
+    return SQ_OK;
+}
+
 /* dx = β dx + dy W, dW += dyᵀ x, db += Σ_n dy_n. */
 static int linear_bwd(const char *op, float beta, int N, int in, int out, const float *x, const float *W,
                       const float *dy, float *dx, float *dW, float *db)

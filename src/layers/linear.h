@@ -8,6 +8,9 @@
 
 /* b may be NULL (no bias). */
 int sq_linear_fwd(int N, int in, int out, const float *x, const float *W, const float *b, float *y);
+/* The same ACCUMULATED into y: y += x Wᵀ + b (a residual x' = x + f Wᵀ
+ * with y holding x). */
+int sq_linear_fwd_acc(int N, int in, int out, const float *x, const float *W, const float *b, float *y);
 /* dx may be NULL (not wanted); db NULL when there is no bias. */
 int sq_linear_bwd(int N, int in, int out, const float *x, const float *W, const float *dy, float *dx, float *dW,
                   float *db);

@@ -5,16 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../layers/embed.h"
-#include "../layers/linear.h"
-#include "../layers/norm.h"
 
 #define NORM_EPS 1e-5f
 
 static int round8(int x) { return (x + 7) / 8 * 8; }
 
-static float *param(const sq_model *m, int idx) { return m->ps.data + m->ps.p[idx].off; }
-static float *grad(const sq_model *m, int idx) { return m->ps.grad + m->ps.p[idx].off; }
+/* The working copy's tensors (the backend's memory; the host registry on the CPU). */
+static float *param(const sq_model *m, int idx) { return m->wp->data + m->wp->p[idx].off; }
+static float *grad(const sq_model *m, int idx) { return m->wp->grad + m->wp->p[idx].off; }
 
 static int add(sq_model *m, const char *name, int64_t d0, int64_t d1, int decay, int *idx)
 {
@@ -44,6 +42,8 @@ int sq_model_build(sq_model *m, const sq_model_cfg *c)
 {
     int rc;
     memset(m, 0, sizeof *m);
+    m->be = &sq_backend_cpu;
+    m->wp = &m->ps;
     if ((rc = sq_check_ptr("model", "config", c))) return rc;
     m->cfg = *c;
     if (c->D < 1 || c->H < 1 || c->D % c->H)
@@ -69,11 +69,77 @@ void sq_model_init(sq_model *m, uint64_t seed)
 {
     sq_rng r;
     sq_rng_seed(&r, seed);
-    sq_rng_fill_normal(&r, param(m, m->p_embed), m->ps.p[m->p_embed].n, 0, 0.02f);
-    for (int i = 0; i < m->spec.depth; i++) sq_block_init(&m->blocks[i], &m->ps, &r, m->spec.depth);
-    float *w = param(m, m->p_norm);
+    sq_params *ps = &m->ps; /* drawn on the host (sq_model_to_backend copies them over) */
+    sq_rng_fill_normal(&r, ps->data + ps->p[m->p_embed].off, ps->p[m->p_embed].n, 0, 0.02f);
+    for (int i = 0; i < m->spec.depth; i++) sq_block_init(&m->blocks[i], ps, &r, m->spec.depth);
+    float *w = ps->data + ps->p[m->p_norm].off;
     for (int i = 0; i < m->cfg.D; i++) w[i] = 1;
-    sq_rng_fill_normal(&r, param(m, m->p_head), m->ps.p[m->p_head].n, 0, 0.02f);
+    sq_rng_fill_normal(&r, ps->data + ps->p[m->p_head].off, ps->p[m->p_head].n, 0, 0.02f);
+}
+
+/* Frees what sq_model_use_backend allocated in the backend's memory. */
+static void release_backend_copy(sq_model *m)
+{
+    if (m->wp == &m->dev) {
+        m->be->release(m->dev.data);
+        m->be->release(m->dev.grad);
+    }
+    m->be->release(m->dtok);
+    m->be->release(m->dtgt);
+    m->dtok = m->dtgt = NULL;
+    m->ntok = 0;
+    memset(&m->dev, 0, sizeof m->dev);
+    m->wp = &m->ps;
+}
+
+int sq_model_use_backend(sq_model *m, const sq_backend *be)
+{
+    int rc;
+    if ((rc = sq_check_ptr("model", "backend", be))) return rc;
+    sq_arena_free(&m->arena); /* planned for the old backend: plan again */
+    release_backend_copy(m);
+    m->be = be;
+    if (be->host_memory) return SQ_OK;
+    m->dev = m->ps; /* the same registry entries, data and gradient in the backend's memory */
+    m->dev.data = be->alloc(m->ps.total);
+    m->dev.grad = be->alloc(m->ps.total);
+    m->wp = &m->dev;
+    if (!m->dev.data || !m->dev.grad)
+        return sq_fail(SQ_ENOMEM, "model: no room on %s for %zu parameters and their gradients", be->name, m->ps.total);
+    if ((rc = be->zero(m->ps.total, m->dev.grad))) return rc;
+    return sq_model_to_backend(m);
+}
+
+int sq_model_to_backend(sq_model *m)
+{
+    return m->wp == &m->ps ? SQ_OK : m->be->upload(m->dev.data, m->ps.data, m->ps.total);
+}
+
+int sq_model_to_host(sq_model *m)
+{
+    return m->wp == &m->ps ? SQ_OK : m->be->download(m->ps.data, m->dev.data, m->ps.total);
+}
+
+/* The batch's tokens (and targets) where the backend reads them: the
+ * caller's host arrays on the CPU, copies in the backend's memory otherwise. */
+static int tokens_in_backend(sq_model *m, const int32_t **tokens, const int32_t **targets, size_t n)
+{
+    int rc;
+    if (m->be->host_memory) return SQ_OK;
+    if (n > m->ntok) {
+        m->be->release(m->dtok);
+        m->be->release(m->dtgt);
+        m->dtok = m->be->alloc_i32(n);
+        m->dtgt = m->be->alloc_i32(n);
+        m->ntok = m->dtok && m->dtgt ? n : 0;
+        if (!m->ntok) return SQ_ENOMEM;
+    }
+    if ((rc = m->be->upload_i32(m->dtok, *tokens, n))) return rc;
+    *tokens = m->dtok;
+    if (!targets || !*targets) return SQ_OK;
+    if ((rc = m->be->upload_i32(m->dtgt, *targets, n))) return rc;
+    *targets = m->dtgt;
+    return SQ_OK;
 }
 
 /* The same sequence of takes plans the arena (first pass) and carves it. */
@@ -83,7 +149,7 @@ static void take_all(sq_model *m, sq_arena *a)
     m->xs = sq_arena_take(a, (size_t)(m->spec.depth + 1) * N * D);
     for (int i = 0; i < m->spec.depth; i++) {
         m->acts[i] = sq_arena_take(a, sq_block_act_floats(&m->blocks[i], m->B, m->T));
-        size_t w = sq_block_work_floats(&m->blocks[i], m->B, m->T);
+        size_t w = sq_block_work_floats(m->be, &m->blocks[i], m->B, m->T);
         if (w > work) work = w;
     }
     m->work = sq_arena_take(a, work);
@@ -106,7 +172,9 @@ int sq_model_plan(sq_model *m, int B, int T)
     m->T = T;
     sq_arena_plan(&m->arena);
     take_all(m, &m->arena);
-    int rc = sq_arena_alloc(&m->arena);
+    int rc = m->be->host_memory ? sq_arena_alloc(&m->arena)
+                                : sq_arena_alloc_with(&m->arena, m->be->alloc, m->be->release);
+    if (!rc && !m->be->host_memory) rc = m->be->zero(m->arena.cap ? m->arena.cap : 1, m->arena.base); /* as on the host */
     if (rc) return rc;
     take_all(m, &m->arena);
     return SQ_OK;
@@ -117,21 +185,23 @@ int sq_model_fwd(sq_model *m, const int32_t *tokens, const int32_t *targets, flo
     int rc;
     if (!m->arena.base) return sq_fail(SQ_EINVAL, "model: call sq_model_plan before the forward");
     if ((rc = sq_check_ptr("model fwd", "tokens", tokens))) return rc;
+    const sq_backend *be = m->be;
     int N = m->B * m->T, D = m->cfg.D, V = m->cfg.vocab;
     size_t ND = (size_t)N * D;
+    if ((rc = tokens_in_backend(m, &tokens, &targets, (size_t)N))) return rc;
     m->tokens = tokens;
-    if ((rc = sq_embed_fwd(N, V, D, tokens, param(m, m->p_embed), m->xs))) return rc;
+    if ((rc = be->embed_fwd(N, V, D, tokens, param(m, m->p_embed), m->xs))) return rc;
     for (int i = 0; i < m->spec.depth; i++)
-        if ((rc = sq_block_fwd(&m->blocks[i], &m->ps, m->B, m->T, m->xs + i * ND, m->xs + (i + 1) * ND, m->acts[i],
-                               m->work)))
+        if ((rc = sq_block_fwd(be, &m->blocks[i], m->wp, m->B, m->T, m->xs + i * ND, m->xs + (i + 1) * ND,
+                               m->acts[i], m->work)))
             return rc;
     const float *xl = m->xs + (size_t)m->spec.depth * ND;
-    if ((rc = sq_norm_fwd(N, 1, D, 0, NORM_EPS, xl, param(m, m->p_norm), NULL, m->hf, NULL, m->rf)) ||
-        (rc = sq_linear_fwd(N, D, V, m->hf, param(m, m->p_head), NULL, m->logits)))
+    if ((rc = be->norm_fwd(N, 1, D, 0, NORM_EPS, xl, param(m, m->p_norm), NULL, m->hf, NULL, m->rf)) ||
+        (rc = be->linear_fwd(N, D, V, m->hf, param(m, m->p_head), NULL, m->logits)))
         return rc;
     if (!targets) return SQ_OK;
     if ((rc = sq_check_ptr("model fwd", "loss", loss))) return rc;
-    return sq_xent_fwd_bwd(N, V, m->logits, targets, loss, m->dlogits, NULL);
+    return be->xent_fwd_bwd(N, V, m->logits, targets, loss, m->dlogits, NULL);
 }
 
 size_t sq_model_state_floats(const sq_model *m, int max_len)
@@ -148,39 +218,43 @@ int sq_model_fwd_carry(sq_model *m, const int32_t *tokens, int T, int pos0, floa
     if ((rc = sq_check_ptr("model fwd", "tokens", tokens)) || (rc = sq_check_ptr("model fwd", "state", state)))
         return rc;
     if (T < 1 || T > m->T) return sq_fail(SQ_EINVAL, "model fwd: a piece of %d positions; the plan holds 1..%d", T, m->T);
+    const sq_backend *be = m->be;
     int N = m->B * T, D = m->cfg.D, V = m->cfg.vocab;
     size_t ND = (size_t)N * D;
     m->tokens = NULL; /* nothing to differentiate */
-    if ((rc = sq_embed_fwd(N, V, D, tokens, param(m, m->p_embed), m->xs))) return rc;
+    if ((rc = tokens_in_backend(m, &tokens, NULL, (size_t)N))) return rc;
+    if ((rc = be->embed_fwd(N, V, D, tokens, param(m, m->p_embed), m->xs))) return rc;
     for (int i = 0; i < m->spec.depth; i++) {
         sq_block_carry carry = {state, pos0, max_len};
-        if ((rc = sq_block_fwd_carry(&m->blocks[i], &m->ps, m->B, T, m->xs + i * ND, m->xs + (i + 1) * ND, m->acts[i],
-                                     m->work, &carry)))
+        if ((rc = sq_block_fwd_carry(be, &m->blocks[i], m->wp, m->B, T, m->xs + i * ND, m->xs + (i + 1) * ND,
+                                     m->acts[i], m->work, &carry)))
             return rc;
         state += (sq_block_state_floats(&m->blocks[i], m->B, max_len) + 15) / 16 * 16;
     }
     const float *xl = m->xs + (size_t)m->spec.depth * ND;
-    if ((rc = sq_norm_fwd(N, 1, D, 0, NORM_EPS, xl, param(m, m->p_norm), NULL, m->hf, NULL, m->rf))) return rc;
-    return sq_linear_fwd(N, D, V, m->hf, param(m, m->p_head), NULL, m->logits);
+    if ((rc = be->norm_fwd(N, 1, D, 0, NORM_EPS, xl, param(m, m->p_norm), NULL, m->hf, NULL, m->rf))) return rc;
+    return be->linear_fwd(N, D, V, m->hf, param(m, m->p_head), NULL, m->logits);
 }
 
 int sq_model_bwd(sq_model *m)
 {
+    const sq_backend *be = m->be;
     int rc, N = m->B * m->T, D = m->cfg.D, V = m->cfg.vocab;
     size_t ND = (size_t)N * D;
     if (!m->tokens) return sq_fail(SQ_EINVAL, "model bwd: no forward with targets to differentiate");
     const float *xl = m->xs + (size_t)m->spec.depth * ND;
-    if ((rc = sq_linear_bwd(N, D, V, m->hf, param(m, m->p_head), m->dlogits, m->dx2, grad(m, m->p_head), NULL)) ||
-        (rc = sq_norm_bwd(N, 1, D, 0, xl, param(m, m->p_norm), NULL, m->rf, m->dx2, m->dx, grad(m, m->p_norm), NULL)))
+    if ((rc = be->linear_bwd(N, D, V, m->hf, param(m, m->p_head), m->dlogits, m->dx2, grad(m, m->p_head), NULL)) ||
+        (rc = be->norm_bwd(N, 1, D, 0, xl, param(m, m->p_norm), NULL, m->rf, m->dx2, m->dx, grad(m, m->p_norm), NULL)))
         return rc;
     for (int i = m->spec.depth - 1; i >= 0; i--) {
-        if ((rc = sq_block_bwd(&m->blocks[i], &m->ps, m->B, m->T, m->xs + i * ND, m->acts[i], m->dx, m->dx2, m->work)))
+        if ((rc = sq_block_bwd(be, &m->blocks[i], m->wp, m->B, m->T, m->xs + i * ND, m->acts[i], m->dx, m->dx2,
+                               m->work)))
             return rc;
         float *t = m->dx;
         m->dx = m->dx2;
         m->dx2 = t;
     }
-    return sq_embed_bwd(N, V, D, m->tokens, m->dx, grad(m, m->p_embed));
+    return be->embed_bwd(N, V, D, m->tokens, m->dx, grad(m, m->p_embed));
 }
 
 int sq_model_cfg_json(const sq_model_cfg *c, char *buf, int n)
@@ -194,6 +268,7 @@ int sq_model_cfg_json(const sq_model_cfg *c, char *buf, int n)
 
 void sq_model_free(sq_model *m)
 {
+    if (m->be) release_backend_copy(m);
     sq_params_free(&m->ps);
     sq_arena_free(&m->arena);
     free(m->blocks);

@@ -187,18 +187,23 @@ typedef struct {
     const sq_train_cfg *c;
     const sq_task *task;
     sq_model *m;
-    float *mom1, *mom2; /* AdamW moments, like ps.data */
+    float *mom1, *mom2; /* AdamW moments, like ps.data, in the backend's memory */
+    float *hmom1, *hmom2; /* their host copies for checkpoints (a device backend only) */
+    const sq_backend *be; /* where mom1, mom2 live (NULL until allocated) */
     int32_t *x, *y;     /* one micro-batch */
     char config[2048];
 } trainer;
 
-/* Loss of step s (mean over its micro-batches) with the gradient in ps.grad. */
+/* Loss of step s (mean over its micro-batches) with the gradient in ps.grad.
+ * The step computes through the model's backend (the batches are drawn on
+ * the host: tr->x, tr->y are what the backend reads as tokens, targets). */
 static int forward_backward(trainer *tr, long s, float *loss)
 {
     const sq_train_cfg *c = tr->c;
-    sq_params *ps = &tr->m->ps;
+    const sq_backend *be = tr->m->be;
+    sq_params *ps = tr->m->wp;
     int rc;
-    memset(ps->grad, 0, ps->total * sizeof(float));
+    if ((rc = be->zero(ps->total, ps->grad))) return rc;
     double sum = 0;
     for (int a = 0; a < c->accum; a++) {
         float L = 0;
@@ -207,8 +212,7 @@ static int forward_backward(trainer *tr, long s, float *loss)
             return rc;
         sum += L;
     }
-    if (c->accum > 1)
-        for (size_t i = 0; i < ps->total; i++) ps->grad[i] /= (float)c->accum;
+    if (c->accum > 1 && (rc = be->div_scalar(ps->total, (float)c->accum, ps->grad))) return rc;
     *loss = (float)(sum / c->accum);
     if (!isfinite(*loss))
         return sq_fail(SQ_EINVAL, "training: the loss became %g at step %ld; lower --lr or raise --warmup "
@@ -221,23 +225,56 @@ static int forward_backward(trainer *tr, long s, float *loss)
 static int optimizer_step(trainer *tr, long s, double *gnorm, float *lr)
 {
     const sq_train_cfg *c = tr->c;
-    sq_params *ps = &tr->m->ps;
+    const sq_backend *be = tr->m->be;
+    sq_params *ps = tr->m->wp;
     int rc;
-    *gnorm = sq_clip_global_norm(&ps->grad, &ps->total, 1, c->clip);
+    *gnorm = be->clip_global_norm(&ps->grad, &ps->total, 1, c->clip);
+    if (!isfinite(*gnorm))
+        return sq_fail(SQ_ENUM, "training: the gradient norm became %g at step %ld; lower --lr or raise --warmup "
+                                "(the last saved checkpoint is kept)", *gnorm, s + 1);
     *lr = sq_lr_at((int)s, c->warmup, c->steps, c->lr, c->lr_min);
     for (int i = 0; i < ps->n; i++) {
         const sq_param *p = &ps->p[i];
-        if ((rc = sq_adamw_update(&c->adamw, (int)s + 1, *lr, p->decay, ps->data + p->off, ps->grad + p->off,
-                                  tr->mom1 + p->off, tr->mom2 + p->off, p->n)))
+        if ((rc = be->adamw_update(&c->adamw, (int)s + 1, *lr, p->decay, ps->data + p->off, ps->grad + p->off,
+                                   tr->mom1 + p->off, tr->mom2 + p->off, p->n)))
             return rc;
     }
     return SQ_OK;
 }
 
+/* The checkpoint is written from the host: a device backend's parameters
+ * and moments are copied back first. */
 static int save(trainer *tr, const sq_train_io *io, long step)
 {
     if (!io->ckpt_dir) return SQ_OK;
-    return sq_ckpt_save(io->ckpt_dir, tr->config, &tr->m->ps, tr->mom1, tr->mom2, step, 0);
+    const sq_backend *be = tr->m->be;
+    size_t n = tr->m->ps.total;
+    int rc;
+    if (be->host_memory) return sq_ckpt_save(io->ckpt_dir, tr->config, &tr->m->ps, tr->mom1, tr->mom2, step, 0);
+    if ((rc = sq_model_to_host(tr->m)) || (rc = be->download(tr->hmom1, tr->mom1, n)) ||
+        (rc = be->download(tr->hmom2, tr->mom2, n)))
+        return rc;
+    return sq_ckpt_save(io->ckpt_dir, tr->config, &tr->m->ps, tr->hmom1, tr->hmom2, step, 0);
+}
+
+/* Resumes from io's checkpoint into the host copies, then the backend's. */
+static int resume(trainer *tr, const sq_train_io *io, long *step0)
+{
+    sq_model *m = tr->m;
+    const sq_backend *be = m->be;
+    size_t n = m->ps.total;
+    float *h1 = be->host_memory ? tr->mom1 : tr->hmom1, *h2 = be->host_memory ? tr->mom2 : tr->hmom2;
+    uint64_t rng;
+    int rc;
+    if ((rc = sq_ckpt_load(io->ckpt_dir, tr->config, &m->ps, h1, h2, step0, &rng))) return rc;
+    if (*step0 < 0 || *step0 > tr->c->steps)
+        return sq_fail(SQ_EIO, "resume: the checkpoint in %s is at step %ld, outside 0..%d", io->ckpt_dir, *step0,
+                       tr->c->steps);
+    if (!be->host_memory && ((rc = sq_model_to_backend(m)) || (rc = be->upload(tr->mom1, h1, n)) ||
+                             (rc = be->upload(tr->mom2, h2, n))))
+        return rc;
+    if (io->progress) fprintf(io->progress, "resuming %s at step %ld\n", io->ckpt_dir, *step0);
+    return SQ_OK;
 }
 
 static void report(const sq_train_io *io, const sq_train_cfg *c, long s, float loss, float lr, double gnorm,
@@ -268,31 +305,35 @@ static int trainer_setup(trainer *tr, const sq_train_cfg *c, const sq_train_io *
     if (!tr->task) return SQ_EINVAL;
     if ((rc = sq_train_cfg_json(c, tr->config, sizeof tr->config)) || (rc = sq_model_build(m, &c->model))) return rc;
     sq_model_init(m, c->seed);
-    size_t n = (size_t)c->batch * c->len;
-    tr->mom1 = sq_alloc_floats(m->ps.total);
-    tr->mom2 = sq_alloc_floats(m->ps.total);
+    const sq_backend *be = io->be ? io->be : &sq_backend_cpu;
+    if ((rc = sq_model_use_backend(m, be))) return rc;
+    size_t n = (size_t)c->batch * c->len, np = m->ps.total;
+    tr->be = be;
+    tr->mom1 = be->alloc(np);
+    tr->mom2 = be->alloc(np);
     tr->x = malloc(n * sizeof(int32_t));
     tr->y = malloc(n * sizeof(int32_t));
     if (!tr->mom1 || !tr->mom2 || !tr->x || !tr->y) return sq_fail(SQ_ENOMEM, "training: out of memory");
-    memset(tr->mom1, 0, m->ps.total * sizeof(float));
-    memset(tr->mom2, 0, m->ps.total * sizeof(float));
-    if ((rc = sq_model_plan(m, c->batch, c->len))) return rc;
-    *step0 = 0;
-    if (io->resume && io->ckpt_dir && has_checkpoint(io->ckpt_dir)) {
-        uint64_t rng;
-        if ((rc = sq_ckpt_load(io->ckpt_dir, tr->config, &m->ps, tr->mom1, tr->mom2, step0, &rng))) return rc;
-        if (*step0 < 0 || *step0 > c->steps)
-            return sq_fail(SQ_EIO, "resume: the checkpoint in %s is at step %ld, outside 0..%d", io->ckpt_dir, *step0,
-                           c->steps);
-        if (io->progress) fprintf(io->progress, "resuming %s at step %ld\n", io->ckpt_dir, *step0);
+    if (!be->host_memory) {
+        tr->hmom1 = sq_alloc_floats(np);
+        tr->hmom2 = sq_alloc_floats(np);
+        if (!tr->hmom1 || !tr->hmom2) return sq_fail(SQ_ENOMEM, "training: out of memory");
     }
+    if ((rc = be->zero(np, tr->mom1)) || (rc = be->zero(np, tr->mom2)) || (rc = sq_model_plan(m, c->batch, c->len)))
+        return rc;
+    *step0 = 0;
+    if (io->resume && io->ckpt_dir && has_checkpoint(io->ckpt_dir)) return resume(tr, io, step0);
     return SQ_OK;
 }
 
 static void trainer_free(trainer *tr)
 {
-    sq_free(tr->mom1);
-    sq_free(tr->mom2);
+    if (tr->be) {
+        tr->be->release(tr->mom1);
+        tr->be->release(tr->mom2);
+    }
+    sq_free(tr->hmom1);
+    sq_free(tr->hmom2);
     free(tr->x);
     free(tr->y);
 }
@@ -339,15 +380,17 @@ static int argmax(const float *x, int n)
 }
 
 /* Counts the sequences of a batch whose answer falls in the piece
- * [p0, p0 + Tp) and is predicted right. */
-static long score_piece(const sq_model *m, const int32_t *y, int T, int nb, int p0, int Tp)
+ * [p0, p0 + Tp) and is predicted right. Reads the logits on the host (the
+ * one read of model memory outside the backend; a device backend copies
+ * them back first). */
+static long score_piece(const sq_model *m, const float *logits, const int32_t *y, int T, int nb, int p0, int Tp)
 {
     long right = 0;
     for (int b = 0; b < nb; b++) {
         const int32_t *ys = y + (size_t)b * T;
         int pos = sq_task_answer_pos(ys, T);
         if (pos < p0 || pos >= p0 + Tp) continue;
-        right += argmax(m->logits + ((size_t)b * Tp + pos - p0) * m->cfg.vocab, m->cfg.vocab) == ys[pos];
+        right += argmax(logits + ((size_t)b * Tp + pos - p0) * m->cfg.vocab, m->cfg.vocab) == ys[pos];
     }
     return right;
 }
@@ -362,33 +405,42 @@ int sq_eval_accuracy(sq_model *m, const sq_task *t, int T, int n, uint64_t eval_
     bsz = bsz < 1 ? 1 : bsz > n ? n : bsz;
     int32_t *x = malloc((size_t)n * T * sizeof(int32_t)), *y = malloc((size_t)n * T * sizeof(int32_t));
     int32_t *px = malloc((size_t)bsz * P * sizeof(int32_t));
-    float *state = NULL;
+    float *state = NULL, *hlogits = NULL; /* hlogits: the logits copied to the host (device backends) */
     size_t ns = 0;
     if (!x || !y || !px) rc = sq_fail(SQ_ENOMEM, "eval: out of memory for %d sequences of length %d", n, T);
     else rc = sq_task_batch(t, T, n, eval_seed, x, y);
     if (!rc) rc = sq_model_plan(m, bsz, P);
     if (!rc) {
         ns = sq_model_state_floats(m, T);
-        state = sq_alloc_floats(ns);
+        state = m->be->alloc(ns);
         if (!state) rc = sq_fail(SQ_ENOMEM, "eval: out of memory for the carried state (%zu floats)", ns);
     }
+    size_t nl = (size_t)bsz * P * m->cfg.vocab;
+    if (!rc && !m->be->host_memory && !(hlogits = sq_alloc_floats(nl)))
+        rc = sq_fail(SQ_ENOMEM, "eval: out of memory for the logits");
     long right = 0;
     for (int i0 = 0; !rc && i0 < n; i0 += bsz) {
         int nb = n - i0 < bsz ? n - i0 : bsz; /* a last partial batch repeats its first sequence */
-        memset(state, 0, ns * sizeof(float));
+        rc = m->be->zero(ns, state);
         for (int p0 = 0; !rc && p0 < T; p0 += P) {
             int Tp = T - p0 < P ? T - p0 : P;
             for (int b = 0; b < bsz; b++)
                 memcpy(px + (size_t)b * Tp, x + (size_t)(i0 + (b < nb ? b : 0)) * T + p0, (size_t)Tp * sizeof(int32_t));
-            if (!(rc = sq_model_fwd_carry(m, px, Tp, p0, state, T)))
-                right += score_piece(m, y + (size_t)i0 * T, T, nb, p0, Tp);
+            if ((rc = sq_model_fwd_carry(m, px, Tp, p0, state, T))) break;
+            const float *logits = m->logits;
+            if (hlogits) {
+                if ((rc = m->be->download(hlogits, m->logits, (size_t)bsz * Tp * m->cfg.vocab))) break;
+                logits = hlogits;
+            }
+            right += score_piece(m, logits, y + (size_t)i0 * T, T, nb, p0, Tp);
         }
     }
     *acc = (double)right / n;
     free(x);
     free(y);
     free(px);
-    sq_free(state);
+    m->be->release(state);
+    sq_free(hlogits);
     return rc;
 }
 

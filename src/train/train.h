@@ -3,7 +3,15 @@
  *
  * The data of step s is drawn from (seed, s) alone, so a run resumed from
  * a checkpoint at step s sees exactly the batches an uninterrupted run
- * would, and with the same thread count produces the same losses. */
+ * would, and with the same thread count produces the same losses.
+ *
+ * A step (zeroing the gradient, forward, backward, the mean over
+ * micro-batches, clipping, AdamW) and the evaluation's carried forward
+ * compute through the model's backend table (m->be, src/layers/backend.h)
+ * on its memory: the gradient, the AdamW moments and the carried state are
+ * touched only through it. On the host remain drawing the batches (tokens
+ * and targets), the scalars (loss, norm, learning rate), checkpoint I/O
+ * and reading the logits to score the evaluation's answers. */
 #ifndef SUBQ_TRAIN_TRAIN_H
 #define SUBQ_TRAIN_TRAIN_H
 
@@ -46,6 +54,7 @@ typedef struct {
     int resume;              /* continue from ckpt_dir's checkpoint if there is one */
     volatile int *interrupt; /* set asynchronously (Ctrl-C): save and stop */
     float *losses;           /* [steps] losses (may be NULL) */
+    const sq_backend *be;    /* where the model computes (NULL: the CPU); checkpoints are the same */
 } sq_train_io;
 
 typedef struct {

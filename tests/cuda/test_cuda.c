@@ -8,35 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/cuda/cuda.h"
-#include "../harness.h"
+#include "cuda_util.h"
 
-/* A device copy of a host array (NULL on failure, after a failed check). */
-static float *to_device(const float *h, size_t n)
-{
-    float *d = NULL;
-    if (!th_expect_ok("cuda malloc", sq_cuda_malloc(&d, n))) return NULL;
-    th_expect_ok("upload", sq_cuda_upload(d, h, n));
-    return d;
-}
-
-static float *device_poisoned(size_t n)
-{
-    float *d = NULL;
-    if (!th_expect_ok("cuda malloc", sq_cuda_malloc(&d, n))) return NULL;
-    th_expect_ok("poison", sq_cuda_fill(d, NAN, n));
-    return d;
-}
-
-/* ‖gpu − cpu‖/‖cpu‖ of a device array against a host one. */
-static double err_vs(const float *dev, const float *host, size_t n)
-{
-    float *h = sq_alloc_floats(n);
-    th_expect_ok("download", sq_cuda_download(h, dev, n));
-    double e = th_all_finite(h, n) ? th_rel_err_ff(h, host, n) : INFINITY;
-    sq_free(h);
-    return e;
-}
+/* The tolerance of the float32 chunkwise checks. */
+static const double g_tol = 1e-4;
 
 typedef struct {
     sq_dims d;
@@ -70,10 +45,10 @@ static void check_mlstm(const mlstm_case *c)
     snprintf(what, sizeof what, "mlstm B%d T%d H%d K%d V%d chunk %d gates [%g,%g]%s: output", d.B, d.T, d.H, d.K, d.V,
              c->chunk, c->gate_lo, c->gate_hi, c->with_state ? " state in" : "");
     /* gates of ±30 leave float32 with a badly conditioned normaliser (see check_mlstm_bwd) */
-    th_close(what, err_vs(dout, out, nv), c->gate_hi > 10 ? 2e-2 : 1e-4);
+    th_close(what, err_vs(dout, out, nv), c->gate_hi > 10 ? 2e-2 : g_tol);
     snprintf(what, sizeof what, "mlstm B%d T%d H%d K%d V%d: final S, n, m", d.B, d.T, d.H, d.K, d.V);
     double es = fmax(err_vs(dS1, S1, nS), fmax(err_vs(dn1, n1, nn), err_vs(dm1, m1, nm)));
-    th_close(what, es, 1e-4);
+    th_close(what, es, g_tol);
     float *dev[] = {dq, dk, dv, di, df, dS0, dn0, dm0, dout, dS1, dn1, dm1};
     for (int i = 0; i < 12; i++) sq_cuda_free(dev[i]);
     float *host[] = {q, k, v, ig, fg, S0, n0, m0, out, S1, n1, m1};
@@ -112,7 +87,7 @@ static void check_mlstm_bwd(const mlstm_case *c)
      * few positions where n·q nearly cancels, the CPU operator itself is
      * only within ~1e-2 of float64 (test_mlstm), and one such position can
      * dominate a norm over the sequence */
-    double tol = c->gate_hi > 10 ? 2e-2 : 1e-4;
+    double tol = c->gate_hi > 10 ? 2e-2 : g_tol;
     for (int i = 0; i < 7; i++) {
         char what[200];
         snprintf(what, sizeof what, "mlstm bwd B%d T%d H%d K%d V%d chunk %d gates [%g,%g]%s: %s", d.B, d.T, d.H, d.K,
@@ -154,7 +129,7 @@ static void check_linattn_bwd(sq_dims d, int chunk)
     char what[160];
     snprintf(what, sizeof what, "linattn bwd B%d T%d H%d K%d V%d chunk %d: dq, dk, dv, dS0", d.B, d.T, d.H, d.K, d.V,
              chunk);
-    th_close(what, e, 1e-4);
+    th_close(what, e, g_tol);
     for (int i = 0; i < 6; i++) sq_cuda_free(dev[i]), sq_free(h[i]);
     for (int i = 0; i < 4; i++) sq_cuda_free(dout[i]), sq_free(ref[i]);
 }
@@ -186,7 +161,7 @@ static void check_ssd(sq_dims d, int chunk, int G)
         char what[160];
         snprintf(what, sizeof what, "ssd B%d T%d H%d K%d V%d G%d chunk %d: %s", d.B, d.T, d.H, d.K, d.V, G, chunk,
                  names[i]);
-        th_close(what, err_vs(out[i], ref[i], osz[i]), 1e-4);
+        th_close(what, err_vs(out[i], ref[i], osz[i]), g_tol);
     }
     for (int i = 0; i < 10; i++) sq_cuda_free(dev[i]), sq_cuda_free(out[i]), sq_free(h[i]), sq_free(ref[i]);
     sq_dims one = {1, 4, 1, 4, 4};
@@ -213,10 +188,73 @@ static void check_linattn(sq_dims d, int chunk)
     char what[160];
     snprintf(what, sizeof what, "linattn B%d T%d H%d K%d V%d chunk %d: output and final state", d.B, d.T, d.H, d.K,
              d.V, chunk);
-    th_close(what, fmax(err_vs(dout, out, nv), err_vs(dS1, S1, nS)), 1e-4);
+    th_close(what, fmax(err_vs(dout, out, nv), err_vs(dS1, S1, nS)), g_tol);
     float *all[] = {dq, dk, dv, dS0, dout, dS1};
     for (int i = 0; i < 6; i++) sq_cuda_free(all[i]);
     sq_free(q), sq_free(k), sq_free(v), sq_free(S0), sq_free(out), sq_free(S1);
+}
+
+/* The decode steps: T tokens fed one at a time on the GPU (inputs sliced
+ * on the host, uploaded per step) against the CPU's chunkwise forward over
+ * the same tokens from the same state: every step's output and the final
+ * state. kind 0: mLSTM, 1: linear attention, 2: SSD (G groups). */
+static void check_steps(int kind, sq_dims d, int G)
+{
+    int T = d.T;
+    sq_dims one = d;
+    one.T = 1;
+    int kq = kind == 2 ? G * d.K : d.H * d.K; /* per-step widths of q (C) and k (B) */
+    size_t nq = (size_t)d.B * T * kq, nv = (size_t)d.B * T * d.H * d.V, ng = (size_t)d.B * T * d.H;
+    size_t nS = (size_t)d.B * d.H * d.K * d.V, nn = (size_t)d.B * d.H * d.K, nm = (size_t)d.B * d.H;
+    float *q = th_randn(nq, 1), *k = th_randn(nq, 0.5f), *v = th_randn(nv, 1), *ig = th_randu(ng, -3, 3),
+          *fg = th_randu(ng, 0, 6), *S0 = th_randn(nS, 0.3f), *n0 = th_randu(nn, 0.1f, 1), *m0 = th_randu(nm, -1, 1);
+    float *bias = th_randn(d.H, 1), *A = th_randu(d.H, -2, -0.1f), *D = th_randn(d.H, 1);
+    float *ref = sq_alloc_floats(nv), *S1 = sq_alloc_floats(nS), *n1 = sq_alloc_floats(nn), *m1 = sq_alloc_floats(nm);
+    sq_mlstm_in min = {q, k, v, ig, fg};
+    sq_mlstm_state ms0 = {S0, n0, m0}, ms1 = {S1, n1, m1};
+    sq_ssd_opts so = {64, G};
+    sq_ssd_in sin = {v, k, q, ig, bias, A, D};
+    if (kind == 0) th_expect_ok("cpu mlstm fwd", sq_mlstm_fwd(d, NULL, &min, &ms0, ref, &ms1, NULL));
+    if (kind == 1) th_expect_ok("cpu linattn fwd", sq_linattn_fwd(d, NULL, q, k, v, S0, ref, S1, NULL));
+    if (kind == 2) th_expect_ok("cpu ssd fwd", sq_ssd_fwd(d, &so, &sin, S0, ref, S1, NULL));
+    float *dS = to_device(S0, nS), *dn = to_device(n0, nn), *dm = to_device(m0, nm), *dbias = to_device(bias, d.H),
+          *dA = to_device(A, d.H), *dD = to_device(D, d.H);
+    float *tq = device_poisoned(nq / T), *tk = device_poisoned(nq / T), *tv = device_poisoned(nv / T),
+          *ti = device_poisoned(ng / T), *tf = device_poisoned(ng / T), *tout = device_poisoned(nv / T);
+    float *got = sq_alloc_floats(nv), *yt = sq_alloc_floats(nv / T);
+    for (int t = 0; t < T; t++) {
+        float *src[5] = {q, k, v, ig, fg}, *dst[5] = {tq, tk, tv, ti, tf};
+        const int per[5] = {kq, kq, d.H * d.V, d.H, d.H};
+        for (int i = 0; i < 5; i++) {
+            float *sl = th_slice_time(src[i], d, per[i], t, 1);
+            th_expect_ok("upload", sq_cuda_upload(dst[i], sl, (size_t)d.B * per[i]));
+            sq_free(sl);
+        }
+        sq_mlstm_in di = {tq, tk, tv, ti, tf};
+        sq_mlstm_state st = {dS, dn, dm};
+        sq_ssd_in dsi = {tv, tk, tq, ti, dbias, dA, dD};
+        int rc = kind == 0   ? sq_cuda_mlstm_step(one, NULL, &di, &st, tout)
+                 : kind == 1 ? sq_cuda_linattn_step(one, tq, tk, tv, dS, tout)
+                             : sq_cuda_ssd_step(one, &so, &dsi, dS, tout);
+        if (!th_expect_ok("cuda step", rc)) break;
+        th_expect_ok("download", sq_cuda_download(yt, tout, nv / T));
+        th_put_time(got, d, d.H * d.V, t, 1, yt);
+    }
+    static const char *const names[3] = {"mlstm", "linattn", "ssd"};
+    char what[160];
+    snprintf(what, sizeof what, "%s step x%d B%d H%d K%d V%d: outputs vs the chunkwise forward", names[kind], T, d.B,
+             d.H, d.K, d.V);
+    th_close(what, th_all_finite(got, nv) ? th_rel_err_ff(got, ref, nv) : INFINITY, 1e-4);
+    snprintf(what, sizeof what, "%s step x%d: final state", names[kind], T);
+    double es = err_vs(dS, S1, nS);
+    if (kind == 0) es = fmax(es, fmax(err_vs(dn, n1, nn), err_vs(dm, m1, nm)));
+    th_close(what, es, 1e-4);
+    float *dev[] = {dS, dn, dm, dbias, dA, dD, tq, tk, tv, ti, tf, tout};
+    for (int i = 0; i < 12; i++) sq_cuda_free(dev[i]);
+    float *host[] = {q, k, v, ig, fg, S0, n0, m0, bias, A, D, ref, S1, n1, m1, got, yt};
+    for (int i = 0; i < 17; i++) sq_free(host[i]);
+    sq_dims two = {1, 2, 1, 4, 4};
+    th_expect_error("step: T = 2 is refused", sq_cuda_linattn_step(two, q, q, q, q, q), SQ_EINVAL);
 }
 
 static void check_refusals(void)
@@ -266,6 +304,16 @@ int main(int argc, char **argv)
     check_ssd((sq_dims){1, 1, 1, 8, 8}, 64, 1);
     check_ssd((sq_dims){1, 100, 2, 16, 8}, 7, 2);
     if (!small) check_ssd((sq_dims){1, 4096, 2, 64, 64}, 64, 1);
+    check_steps(0, (sq_dims){2, 40, 3, 16, 24}, 1);
+    check_steps(0, (sq_dims){1, 9, 2, 128, 128}, 1);
+    check_steps(1, (sq_dims){2, 20, 3, 32, 8}, 1);
+    check_steps(2, (sq_dims){2, 30, 4, 16, 24}, 2);
+    check_steps(2, (sq_dims){1, 12, 2, 64, 64}, 1);
     check_refusals();
+    cuda_test_gdn(small);
+    cuda_test_slstm(small);
+    cuda_test_attn(small);
+    cuda_test_layers(small);
+    cuda_test_train(small);
     return th_finish();
 }
