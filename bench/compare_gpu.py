@@ -14,6 +14,8 @@ PAIRS = [
     ("fla_gated_delta_rule", "gdn", 0.5, ""),
     ("torch_sdpa_causal", "mlstm", 1.0, "target at T >= 16384"),
     ("torch_sdpa_causal", "ssd", 1.0, "target at T >= 16384"),
+    ("torch_sdpa_causal", "gdn", 1.0, "target at T >= 16384"),
+    ("torch_sdpa_causal", "attn", 1.0, "subq's float32 attention against flash SDPA in bf16 (no target)"),
 ]
 
 

@@ -18,12 +18,14 @@ chunk_o=.peers/fla_pkg/fla/ops/common/chunk_o.py
 [ -f "$chunk_o" ] && sed -i 's/and not TRITON_ABOVE_3_7_1:/and False:  # subq: bypassed for timing only/' "$chunk_o"
 for shape in 4,4096,16,128 8,2048,8,64 1,16384,16,128; do
     IFS=, read -r B T H D <<<"$shape"
-    ./subq bench ops --device cuda --ops mlstm,ssd,linattn --B "$B" --T "$T" --H "$H" --K "$D" --V "$D" \
-        --json "$out/subq_B${B}_T${T}_H${H}_D${D}.json" | tail -n 6
+    ./subq bench ops --device cuda --ops mlstm,ssd,gdn,attn --B "$B" --T "$T" --H "$H" --K "$D" --V "$D" \
+        --json "$out/subq_B${B}_T${T}_H${H}_D${D}.json" | tail -n 8
 done
 for peer in ceil fla mamba attn; do
     echo "== peer $peer"
-    OUT="$out" PEER=$peer PEERS_DIR=.peers timeout 220 python3 "$script" 2>&1 | tail -n 8 ||
+    # FLA compiles its Triton kernels on first use (minutes): it gets the longest budget
+    limit=220; [ "$peer" = fla ] && limit=${FLA_TIMEOUT:-420}
+    OUT="$out" PEER=$peer PEERS_DIR=.peers timeout "$limit" python3 "$script" 2>&1 | tail -n 8 ||
         echo "gpu_peers: peer $peer failed or timed out"
 done
 python3 bench/compare_gpu.py "$out"

@@ -74,7 +74,7 @@ static double time_ms(int (*fn)(void *), void *c, int reps)
 }
 
 /* The SGEMM rate (GFLOP/s) of n×n×n products, best of a few, same threads. */
-static double sgemm_gflops(int n)
+double sgemm_gflops(int n)
 {
     float *a = sq_alloc_floats((size_t)n * n), *b = sq_alloc_floats((size_t)n * n), *c = sq_alloc_floats((size_t)n * n);
     double best = 0;
@@ -311,10 +311,12 @@ int cli_bench(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: subq bench ops [options]   (subq bench ops --help for the options)\n");
+        fprintf(f, "usage: subq bench ops [options]     the sequence operators (subq bench ops --help)\n"
+                   "       subq bench model [options]   whole models: training and decoding (subq bench model --help)\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "ops")) return bench_ops_main(argc - 1, argv + 1);
-    fprintf(stderr, "subq bench: unknown benchmark '%s'; the available one is 'ops'\n", argv[1]);
+    if (!strcmp(argv[1], "model")) return bench_model_main(argc - 1, argv + 1);
+    fprintf(stderr, "subq bench: unknown benchmark '%s'; choose ops or model\n", argv[1]);
     return 2;
 }

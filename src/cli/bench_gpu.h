@@ -15,5 +15,7 @@ typedef struct {
 
 /* Prints the table (and writes the JSON); returns the exit status. */
 int bench_ops_gpu(const bench_gpu_cfg *c);
+/* The GPU's cuBLAS GEMM rates at 8192³ in TFLOP/s (float32, bf16); SQ_EINVAL without CUDA. */
+int bench_gpu_gemm_rates(double *f32, double *bf16);
 
 #endif

@@ -20,4 +20,9 @@ typedef struct {
 extern const bench_op bench_ops[];
 extern const int bench_nops;
 
+/* The host's float32 GEMM rate at n×n×n in GFLOP/s (the BLAS, its threads). */
+double sgemm_gflops(int n);
+/* `subq bench model` (src/cli/bench_model.c). */
+int bench_model_main(int argc, char **argv);
+
 #endif

@@ -469,3 +469,9 @@ int bench_ops_gpu(const bench_gpu_cfg *cfg)
     }
     return status;
 }
+
+int bench_gpu_gemm_rates(double *f32, double *bf16)
+{
+    int rc = sq_cuda_gemm_rate(0, 8192, f32);
+    return rc ? rc : sq_cuda_gemm_rate(1, 8192, bf16);
+}

@@ -10,3 +10,9 @@ int bench_ops_gpu(const bench_gpu_cfg *c)
                     "(nvcc was not found at build time; see README, 'On a GPU')\n");
     return 2;
 }
+
+int bench_gpu_gemm_rates(double *f32, double *bf16)
+{
+    *f32 = *bf16 = 0;
+    return sq_fail(SQ_EINVAL, "this subq was built without CUDA");
+}
