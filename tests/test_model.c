@@ -119,9 +119,10 @@ static void check_model(const char *spec, int depth)
     sq_model_free(&m);
 }
 
-/* The forward fed in pieces with the state carried equals the forward
- * over the whole sequence (logits of every position). */
-static void check_carry(const char *spec, int depth)
+/* The forward fed in pieces of at most P positions with the state carried
+ * equals the forward over the whole sequence (logits of every position);
+ * P = 1 runs the operators' decode steps. */
+static void check_carry(const char *spec, int depth, int P)
 {
     sq_model_cfg c = {"", depth, 8, 2, 7, 3, 0};
     snprintf(c.spec, sizeof c.spec, "%s", spec);
@@ -129,8 +130,8 @@ static void check_carry(const char *spec, int depth)
     if (!th_expect_ok("build", sq_model_build(&m, &c))) return;
     sq_model_init(&m, th_seed());
     sq_rng_fill_normal(th_rng(), m.ps.data, m.ps.total, 0, 0.3f);
-    enum { B = 2, T = 13, P = 5 };
-    int32_t x[B * T], piece[B * P];
+    enum { B = 2, T = 13 };
+    int32_t x[B * T], piece[B * T];
     for (int i = 0; i < B * T; i++) x[i] = (int32_t)(sq_rng_u64(th_rng()) % 7);
     float *whole = sq_alloc_floats((size_t)B * T * 7), *parts = sq_alloc_floats((size_t)B * T * 7);
     th_expect_ok("plan whole", sq_model_plan(&m, B, T));
@@ -152,7 +153,7 @@ static void check_carry(const char *spec, int depth)
     snprintf(what, sizeof what, "%s: pieces of %d with the state carried == the whole sequence", spec, P);
     th_close(what, th_rel_err_ff(parts, whole, (size_t)B * T * 7), 1e-5);
     th_expect_error("a piece longer than the plan is refused", sq_model_fwd_carry(&m, x, T, 0, state, T), SQ_EINVAL);
-    th_expect_error("positions past max_len are refused", sq_model_fwd_carry(&m, piece, P, T - 2, state, T), SQ_EINVAL);
+    th_expect_error("positions past max_len are refused", sq_model_fwd_carry(&m, piece, P, T - P + 1, state, T), SQ_EINVAL);
     sq_free(state);
     sq_free(whole);
     sq_free(parts);
@@ -176,8 +177,10 @@ int main(int argc, char **argv)
     check_model("mamba2", 1);
     check_model("mamba2,m", 2);
     check_model("mamba2,gdn,attn,s", 4);
-    check_carry("m,s,attn", 3);
-    check_carry("gdn,mamba2", 2);
+    check_carry("m,s,attn", 3, 5);
+    check_carry("gdn,mamba2", 2, 5);
+    check_carry("m,s,attn", 3, 1);
+    check_carry("gdn,mamba2", 2, 1);
     sq_model m;
     sq_model_cfg bad = {"m", 1, 8, 2, 1, 3, 0}, odd = {"m", 1, 9, 2, 7, 3, 0}, sp = {"m,q", 0, 8, 2, 7, 3, 0},
                  neg = {"gdn", 1, 8, 2, 7, 3, 2};

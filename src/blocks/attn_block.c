@@ -93,8 +93,10 @@ static int attn_block_fwd(const sq_backend *be, const sq_block *b, const sq_para
         (rc = be->linear_fwd(N, D, HV, a.h, blk_w(b, ps, WV), NULL, a.v)) ||
         (rc = be->rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.q, a.q)) || /* in place */
         (rc = be->rope_fwd(B, T, H, c->K, pos0, ROPE_BASE, a.k, a.k)) ||
-        (rc = be->attn_fwd(blk_op_dims(c, B, T), &o, a.q, a.k, a.v, carry ? &cache : NULL, a.o, carry ? &cache : NULL,
-                           work)) ||
+        /* a one-token piece with the cache carried is the decode step */
+        (rc = carry && T == 1 ? be->attn_step(blk_op_dims(c, B, T), &o, a.q, a.k, a.v, &cache, a.o)
+                              : be->attn_fwd(blk_op_dims(c, B, T), &o, a.q, a.k, a.v, carry ? &cache : NULL, a.o,
+                                             carry ? &cache : NULL, work)) ||
         (rc = be->copy((size_t)N * D, x, a.x2)) ||
         (rc = be->linear_fwd_acc(N, HV, D, a.o, blk_w(b, ps, WOUT), NULL, a.x2))) /* x2 = x + o W_outᵀ */
         return rc;

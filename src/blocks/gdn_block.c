@@ -158,7 +158,9 @@ static int gdn_block_fwd(const sq_backend *be, const sq_block *b, const sq_param
     float *y = work; /* on ⊙ SiLU(gate): SwiGLU with the gate first */
     if ((rc = be->linear_fwd(N, D, H, a.h, blk_w(b, ps, WA), NULL, a.al)) ||
         (rc = be->linear_fwd(N, D, H, a.h, blk_w(b, ps, WB), NULL, a.be)) ||
-        (rc = be->gdn_fwd(blk_op_dims(c, B, T), &o, &in, S, a.o, S, work)) ||
+        /* a one-token piece with the state carried is the decode step */
+        (rc = S && T == 1 ? be->gdn_step(blk_op_dims(c, B, T), &o, &in, S, a.o)
+                          : be->gdn_fwd(blk_op_dims(c, B, T), &o, &in, S, a.o, S, work)) ||
         (rc = be->norm_fwd(N * H, 1, c->V, 0, SQ_NORM_EPS, a.o, blk_w(b, ps, GNORM), NULL, a.on, NULL, a.r2)) ||
         (rc = be->linear_fwd(N, D, HV, a.h, blk_w(b, ps, WG), NULL, a.gate)) ||
         (rc = be->swiglu_fwd((size_t)N * HV, a.gate, a.on, y)) || (rc = be->copy((size_t)N * D, x, a.x2)) ||

@@ -147,7 +147,9 @@ static int mamba2_block_fwd(const sq_backend *be, const sq_block *b, const sq_pa
         return rc;
     sq_ssd_opts o = op_opts(c);
     sq_ssd_in in = {a.xs, a.bm, a.cm, a.dt, blk_w(b, ps, DTBIAS), A, blk_w(b, ps, DSKIP)};
-    if ((rc = be->ssd_fwd(blk_op_dims(c, B, T), &o, &in, S, a.y, S, scratch)) ||
+    /* a one-token piece with the state carried is the decode step */
+    if ((rc = S && T == 1 ? be->ssd_step(blk_op_dims(c, B, T), &o, &in, S, a.y)
+                          : be->ssd_fwd(blk_op_dims(c, B, T), &o, &in, S, a.y, S, scratch)) ||
         /* gated = y ⊙ SiLU(z): SwiGLU with z first */
         (rc = be->copy_cols(N, HV, a.zx, P, zc, HV)) || (rc = be->swiglu_fwd((size_t)N * HV, zc, a.y, gated)) ||
         (rc = be->norm_fwd(N, 1, HV, 0, SQ_NORM_EPS, gated, blk_w(b, ps, GNORM), NULL, gn, NULL, a.r2)))

@@ -104,7 +104,10 @@ static int mlstm_block_fwd(const sq_backend *be, const sq_block *b, const sq_par
         (rc = be->linear_fwd(N, D, HV, a.h, blk_w(b, ps, WO), NULL, a.o)) ||
         (rc = be->linear_fwd(N, D, H, a.h, blk_w(b, ps, WI), blk_w(b, ps, BI), a.ig)) ||
         (rc = be->linear_fwd(N, D, H, a.h, blk_w(b, ps, WF), blk_w(b, ps, BF), a.fg)) ||
-        (rc = be->mlstm_fwd(blk_op_dims(c, B, T), &o, &in, carry ? &st : NULL, a.m, carry ? &st : NULL, work)) ||
+        /* a one-token piece with the state carried is the decode step */
+        (rc = carry && T == 1 ? be->mlstm_step(blk_op_dims(c, B, T), &o, &in, &st, a.m)
+                              : be->mlstm_fwd(blk_op_dims(c, B, T), &o, &in, carry ? &st : NULL, a.m,
+                                              carry ? &st : NULL, work)) ||
         (rc = be->norm_fwd(N, H, c->V, 0, SQ_NORM_EPS, a.m, blk_w(b, ps, MHNORM), NULL, a.hn, NULL, a.r2)) ||
         (rc = be->sigmoid_gate_fwd((size_t)N * HV, a.hn, a.o, gated)) || (rc = be->copy((size_t)N * D, x, a.x2)) ||
         (rc = be->linear_fwd_acc(N, HV, D, gated, blk_w(b, ps, WOUT), NULL, a.x2))) /* x2 = x + gated W_outᵀ */

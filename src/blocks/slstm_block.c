@@ -88,7 +88,10 @@ static int slstm_block_fwd(const sq_backend *be, const sq_block *b, const sq_par
     sq_slstm_state st = {cs, cs + n, cs + 2 * n, cs + 3 * n};
     if ((rc = be->norm_fwd(N, 1, D, 0, SQ_NORM_EPS, x, blk_w(b, ps, NORM1), NULL, a.h, NULL, a.r1)) ||
         (rc = be->linear_fwd(N, D, 4 * D, a.h, blk_w(b, ps, WG), NULL, a.gx)) ||
-        (rc = be->slstm_fwd(blk_op_dims(c, B, T), NULL, &in, cs ? &st : NULL, a.hs, cs ? &st : NULL, work)) ||
+        /* a one-token piece with the state carried is the decode step */
+        (rc = cs && T == 1 ? be->slstm_step(blk_op_dims(c, B, T), NULL, &in, &st, a.hs)
+                           : be->slstm_fwd(blk_op_dims(c, B, T), NULL, &in, cs ? &st : NULL, a.hs, cs ? &st : NULL,
+                                           work)) ||
         (rc = be->norm_fwd(N, c->H, c->K, 0, SQ_NORM_EPS, a.hs, blk_w(b, ps, HNORM), NULL, a.x2, NULL, a.r2)) ||
         (rc = be->add_to((size_t)N * D, x, a.x2))) /* x' = x + HeadNorm(h) */
         return rc;

@@ -23,7 +23,7 @@
 #include "device.h"
 
 typedef struct {
-    const char *models, *device, *json;
+    const char *models, *device, *json, *math;
     int depth, D, H, vocab, B, T, steps, chunk;
     int decode[8], ndecode;
 } bm_cfg;
@@ -43,7 +43,8 @@ static void bm_usage(FILE *f)
                "  --steps N          timed training steps, median reported (default 5)\n"
                "  --chunk N          operators' chunk length (default 64)\n"
                "  --decode LIST      decoding batch sizes (default 1,8,64)\n"
-               "  --device cpu|cuda  where to run (default cuda when built with it)\n"
+               "  --device cpu|cuda  where to run (default cuda)\n"
+               "  --math f32|tf32    cuda: the layers' matrix products in float32 (default) or TF32\n"
                "  --json FILE        also write one object per model\n"
                "  -h, --help         this text\n");
 }
@@ -51,7 +52,7 @@ static void bm_usage(FILE *f)
 static int bm_parse(int argc, char **argv, bm_cfg *c)
 {
     static const char *flags[] = {"--models", "--depth", "--width", "--heads", "--vocab", "--B", "--T", "--steps",
-                                  "--chunk", "--decode", "--device", "--json", "--help", "-h", NULL};
+                                  "--chunk", "--decode", "--device", "--math", "--json", "--help", "-h", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return 1;
@@ -61,6 +62,7 @@ static int bm_parse(int argc, char **argv, bm_cfg *c)
         int ok = 1;
         if (!strcmp(a, "--models")) c->models = v;
         else if (!strcmp(a, "--device")) c->device = v;
+        else if (!strcmp(a, "--math")) c->math = v;
         else if (!strcmp(a, "--json")) c->json = v;
         else if (!strcmp(a, "--depth")) ok = args_int(a, v, 1, 1024, &c->depth);
         else if (!strcmp(a, "--width")) ok = args_int(a, v, 1, 1 << 16, &c->D);
@@ -188,10 +190,10 @@ static int bench_one(const bm_cfg *c, const char *spec, double g32, double g16, 
         fflush(stdout);
         if (js) {
             fprintf(js, "%s  {\"model\": \"%s\", \"params\": %zu, \"depth\": %d, \"width\": %d, \"heads\": %d, "
-                        "\"vocab\": %d, \"B\": %d, \"T\": %d, \"device\": \"%s\", \"tokens_per_s\": %.1f, "
+                        "\"vocab\": %d, \"B\": %d, \"T\": %d, \"device\": \"%s\", \"math\": \"%s\", \"tokens_per_s\": %.1f, "
                         "\"fwd_ms\": %.3f, \"bwd_ms\": %.3f, \"optim_ms\": %.3f, \"flops_per_token\": %.4g, "
                         "\"tflops\": %.3f, \"mfu_f32\": %.4f, \"mfu_bf16\": %.4f, \"decode_tokens_per_s\": {",
-                    first ? "" : ",\n", spec, np, c->depth, c->D, c->H, c->vocab, c->B, c->T, dev, N / tstep, tf * 1e3,
+                    first ? "" : ",\n", spec, np, c->depth, c->D, c->H, c->vocab, c->B, c->T, dev, c->math, N / tstep, tf * 1e3,
                     (tfb - tf) * 1e3, (tstep - tfb) * 1e3, fpt, rate / 1e12, rate / 1e12 / g32, rate / 1e12 / g16);
             for (int i = 0; i < c->ndecode; i++) fprintf(js, "%s\"%d\": %.1f", i ? ", " : "", c->decode[i], dec[i]);
             fprintf(js, "}}");
@@ -206,20 +208,21 @@ static int bench_one(const bm_cfg *c, const char *spec, double g32, double g16, 
 
 int bench_model_main(int argc, char **argv)
 {
-    bm_cfg c = {"xlstm[7:1];mamba2;gdn;transformer", "cuda", NULL, 12, 768, 12, 50304, 8, 2048, 5, 64,
+    bm_cfg c = {"xlstm[7:1];mamba2;gdn;transformer", "cuda", NULL, "f32", 12, 768, 12, 50304, 8, 2048, 5, 64,
                 {1, 8, 64}, 3};
     int p = bm_parse(argc, argv, &c);
     if (p == 1) bm_usage(stdout);
     if (p) return p == 1 ? 0 : 2;
     char dev[320];
-    if (!cli_backend(c.device, dev, sizeof dev)) return fprintf(stderr, "subq bench model: %s\n", sq_last_error()), 2;
+    if (cli_set_math(c.math, c.device) || !cli_backend(c.device, dev, sizeof dev))
+        return fprintf(stderr, "subq bench model: %s\n", sq_last_error()), 2;
     double g32 = 0, g16 = 0; /* TFLOP/s; the CPU has no bf16 rate here (its MFU column shows 0) */
     if (!strcmp(c.device, "cpu")) g32 = sgemm_gflops(1024) / 1e3, g16 = INFINITY;
     else if (bench_gpu_gemm_rates(&g32, &g16)) return fprintf(stderr, "subq bench model: %s\n", sq_last_error()), 2;
     printf("subq bench model: depth %d, width %d, %d heads, vocab %d, B=%d T=%d | %s\n", c.depth, c.D, c.H, c.vocab,
            c.B, c.T, dev);
-    printf("GEMM rates (same run): float32 %.1f TFLOP/s, bf16 %.1f TFLOP/s; the models compute in float32\n\n", g32,
-           g16);
+    printf("GEMM rates (same run): float32 %.1f TFLOP/s, bf16 %.1f TFLOP/s; the models compute in float32%s\n\n",
+           g32, g16, !strcmp(c.math, "tf32") ? ", their layers' products on the TF32 tensor cores" : "");
     printf("%-14s %9s %10s %9s %9s %9s %9s %9s %8s", "model", "params", "tokens/s", "fwd_ms", "bwd_ms", "optim_ms",
            "TFLOP/s", "MFU f32", "bf16");
     for (int i = 0; i < c.ndecode; i++) printf("   dec B=%-3d", c.decode[i]);

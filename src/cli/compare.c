@@ -164,7 +164,7 @@ int cli_compare(int argc, char **argv)
                                         "--steps", "--batch",  "--accum",  "--len",     "--lr",        "--lr-min",
                                         "--warmup", "--wd",    "--clip",   "--seed",    "--config",    "--lengths",
                                         "--eval-n", "--threads", "--log-every", "--out", "--resume", "--device",
-                                        NULL};
+                                        "--math", NULL};
     run_opts o;
     int p = run_parse_opts("subq compare", argc, argv, flags, &o);
     if (p == 1) run_usage_compare(stdout);

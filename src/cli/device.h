@@ -8,5 +8,8 @@
 /* The backend named (cpu or cuda), or NULL with a message in
  * sq_last_error(); *desc (may be NULL) gets a line describing it. */
 const sq_backend *cli_backend(const char *name, char *desc, size_t n);
+/* --math f32|tf32: the GPU layers' matrix products (tf32 needs cuda).
+ * SQ_OK or SQ_EINVAL with a message. */
+int cli_set_math(const char *math, const char *device);
 
 #endif

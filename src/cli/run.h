@@ -13,6 +13,7 @@ typedef struct {
     sq_train_cfg tc;
     const char *out, *models, *ckpt, *json;
     const char *device;    /* --device: cpu (default) or cuda */
+    const char *math;      /* --math: f32 (default) or tf32 (the GPU layers' products) */
     const sq_backend *be;  /* resolved by run_resolve_device */
     int threads, resume, log_every, save_every, eval_n, max_tokens;
     int lengths[MAX_LENGTHS], nlengths;

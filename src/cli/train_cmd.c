@@ -43,6 +43,7 @@ static const char *const train_help =
     "  --eval-n N         sequences per evaluation length (default 256)\n"
     "  --threads N        OpenMP and BLAS threads (default: all cores)\n"
     "  --device cpu|cuda  where the model computes (default cpu); cuda needs a build with nvcc and a GPU\n"
+    "  --math f32|tf32    cuda: the layers' matrix products in float32 (default) or on the TF32 tensor cores\n"
     "  --log-every N      progress line every N steps (default 50)\n";
 
 static void usage_train(FILE *f)
@@ -88,6 +89,7 @@ static void usage_eval(FILE *f)
                "  --json FILE        write {task, model, params, accuracy: {length: value}}\n"
                "  --threads N        threads (default: all cores)\n"
                "  --device cpu|cuda  where the model computes (default cpu)\n"
+               "  --math f32|tf32    cuda: the layers' matrix products in float32 (default) or TF32\n"
                "  -h, --help         this text\n");
 }
 
@@ -169,6 +171,7 @@ static int set_flag(run_opts *o, const char *a, const char *v)
     else if (!strcmp(a, "--eval-n")) return args_int(a, v, 1, 1 << 20, &o->eval_n);
     else if (!strcmp(a, "--threads")) return args_int(a, v, 1, 4096, &o->threads);
     else if (!strcmp(a, "--device")) o->device = v;
+    else if (!strcmp(a, "--math")) o->math = v;
     else if (!strcmp(a, "--log-every")) return args_int(a, v, 1, 1 << 30, &o->log_every);
     else if (!strcmp(a, "--save-every")) return args_int(a, v, 1, 1 << 30, &o->save_every);
     else if (!strcmp(a, "--out")) o->out = v;
@@ -187,6 +190,7 @@ int run_parse_opts(const char *cmd, int argc, char **argv, const char *const *fl
     o->log_every = 50;
     o->max_tokens = 1 << 15;
     o->device = "cpu";
+    o->math = "f32";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
@@ -209,7 +213,8 @@ int run_parse_opts(const char *cmd, int argc, char **argv, const char *const *fl
 
 int run_resolve_device(const char *cmd, run_opts *o, char *desc, size_t n)
 {
-    o->be = cli_backend(o->device, desc, n);
+    o->be = cli_set_math(o->math, o->device) ? NULL : cli_backend(o->device, desc, n);
+    if (o->be && !strcmp(o->math, "tf32") && strlen(desc) + 40 < n) strcat(desc, ", TF32 layer products");
     if (o->be) return 0;
     fprintf(stderr, "%s: %s\n", cmd, sq_last_error());
     return 2;
@@ -329,7 +334,7 @@ int cli_train(int argc, char **argv)
                                         "--steps", "--batch", "--accum",  "--len",     "--lr",        "--lr-min",
                                         "--warmup", "--wd",   "--clip",   "--seed",    "--config",    "--lengths",
                                         "--eval-n", "--threads", "--log-every", "--out", "--resume", "--save-every",
-                                        "--device", NULL};
+                                        "--device", "--math", NULL};
     run_opts o;
     int p = run_parse_opts("subq train", argc, argv, flags, &o);
     if (p == 1) usage_train(stdout);
@@ -382,7 +387,8 @@ static int write_eval_json(const char *path, const sq_train_cfg *c, size_t param
 
 int cli_eval(int argc, char **argv)
 {
-    static const char *const flags[] = {"--ckpt", "--lengths", "--eval-n", "--json", "--threads", "--device", NULL};
+    static const char *const flags[] = {"--ckpt", "--lengths", "--eval-n", "--json", "--threads", "--device",
+                                        "--math", NULL};
     run_opts o;
     int p = run_parse_opts("subq eval", argc, argv, flags, &o);
     if (p == 1) usage_eval(stdout);

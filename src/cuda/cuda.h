@@ -45,6 +45,15 @@ int sq_cuda_sync(void);
 int sq_cuda_copy_rate(double *tb_per_s);
 int sq_cuda_gemm_rate(int bf16, int n, double *tflops);
 
+/* The layers' matrix products (linear fwd/bwd: the projections, the MLPs,
+ * the LM head): SQ_CUDA_MATH_F32 (default: float32 on the CUDA cores) or
+ * SQ_CUDA_MATH_TF32 (float32 in and out, products on the tensor cores with
+ * inputs rounded to TF32's 10-bit mantissa, as PyTorch's allow_tf32). The
+ * operators' internal products stay float32 in either mode (their
+ * normalisers and decays need it). Process-wide. */
+enum { SQ_CUDA_MATH_F32 = 0, SQ_CUDA_MATH_TF32 = 1 };
+int sq_cuda_set_layer_math(int mode);
+
 /* Device floats of workspace for the scalar-gate operators (mLSTM,
  * linear attention, SSD) at dims d and chunk length; `work` NULL lets a call
  * allocate (and free) it itself. */

@@ -59,16 +59,50 @@ extern "C" int sq_cuda_fill(float *dst, float v, size_t n)
     return cu_check("cuda fill", cudaGetLastError());
 }
 
+/* A cuBLAS handle created on first use with math mode m. */
+static int make_handle(const char *op, cublasHandle_t *h, cublasMath_t m)
+{
+    if (cublasCreate(h) != CUBLAS_STATUS_SUCCESS) return sq_fail(SQ_EINVAL, "%s: cannot start cuBLAS", op);
+    if (cublasSetMathMode(*h, m) != CUBLAS_STATUS_SUCCESS)
+        return sq_fail(SQ_EINVAL, "%s: cannot set cuBLAS's math mode", op);
+    return SQ_OK;
+}
+
 int cu_cublas(const char *op, cublasHandle_t *h)
 {
     static cublasHandle_t handle;
     static int ready;
     if (!ready) {
-        if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) return sq_fail(SQ_EINVAL, "%s: cannot start cuBLAS", op);
-        cublasSetMathMode(handle, CUBLAS_PEDANTIC_MATH); /* float32 products stay float32 */
+        int rc = make_handle(op, &handle, CUBLAS_PEDANTIC_MATH); /* float32 products stay float32 */
+        if (rc) return rc;
         ready = 1;
     }
     *h = handle;
+    return SQ_OK;
+}
+
+static int g_layer_math = SQ_CUDA_MATH_F32;
+
+extern "C" int sq_cuda_set_layer_math(int mode)
+{
+    if (mode != SQ_CUDA_MATH_F32 && mode != SQ_CUDA_MATH_TF32)
+        return sq_fail(SQ_EINVAL, "cuda: the layers' math must be SQ_CUDA_MATH_F32 (0) or SQ_CUDA_MATH_TF32 (1), got %d",
+                       mode);
+    g_layer_math = mode;
+    return SQ_OK;
+}
+
+int cu_cublas_layers(const char *op, cublasHandle_t *h)
+{
+    static cublasHandle_t f32, tf32;
+    static int ready;
+    if (!ready) {
+        int rc = make_handle(op, &f32, CUBLAS_PEDANTIC_MATH);
+        if (!rc) rc = make_handle(op, &tf32, CUBLAS_TF32_TENSOR_OP_MATH);
+        if (rc) return rc;
+        ready = 1;
+    }
+    *h = g_layer_math == SQ_CUDA_MATH_TF32 ? tf32 : f32;
     return SQ_OK;
 }
 

@@ -14,8 +14,11 @@ static inline int cu_check(const char *op, cudaError_t e)
     return sq_fail(SQ_EINVAL, "%s: CUDA error: %s", op, cudaGetErrorString(e));
 }
 
-/* The process's cuBLAS handle, created on first use (float32 math, no TF32). */
+/* The process's cuBLAS handle for the operators, created on first use
+ * (float32 math, no TF32). */
 int cu_cublas(const char *op, cublasHandle_t *h);
+/* The handle of the layers' products, in the mode of sq_cuda_set_layer_math. */
+int cu_cublas_layers(const char *op, cublasHandle_t *h);
 
 /* The SSD inputs' checks (pointers, groups, chunk) including A < 0 on
  * the device's copy of A (a download of H floats). */

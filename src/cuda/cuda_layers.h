@@ -3,8 +3,8 @@
  * layouts and semantics as on the CPU (read those headers for the math),
  * with DEVICE pointers for every tensor, token and target array.
  * Parameter gradients accumulate (+=), activation gradients are written.
- * Matrix products go through the process's cuBLAS handle (float32,
- * pedantic math: no TF32).
+ * Matrix products go through the layers' cuBLAS handle: float32 (pedantic,
+ * no TF32) unless sq_cuda_set_layer_math chose TF32.
  *
  * Host-side results: sq_cuda_xent_fwd_bwd's loss and count, and the global
  * norm, are host values (those calls wait for the device). The token and

@@ -224,7 +224,7 @@ static int sgemm(const char *op, cublasOperation_t ta, cublasOperation_t tb, int
 {
     cublasHandle_t h = NULL;
     float one = 1;
-    int rc = cu_cublas(op, &h);
+    int rc = cu_cublas_layers(op, &h);
     if (rc) return rc;
     cublasStatus_t st = cublasSgemm(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc);
     return st == CUBLAS_STATUS_SUCCESS ? SQ_OK : sq_fail(SQ_EINVAL, "%s: cuBLAS GEMM failed (status %d)", op, (int)st);

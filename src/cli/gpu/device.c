@@ -17,6 +17,16 @@ const sq_backend *cli_backend(const char *name, char *desc, size_t n)
     }
     char dev[256];
     if (sq_cuda_device(dev, sizeof dev)) return NULL;
-    if (desc) snprintf(desc, n, "%s, float32", dev);
+    if (desc) snprintf(desc, n, "%s", dev);
     return sq_cuda_backend();
+}
+
+int cli_set_math(const char *math, const char *device)
+{
+    if (strcmp(math, "f32") != 0 && strcmp(math, "tf32") != 0)
+        return sq_fail(SQ_EINVAL, "unknown --math '%s'; choose f32 or tf32", math);
+    int tf32 = !strcmp(math, "tf32");
+    if (tf32 && strcmp(device, "cuda") != 0)
+        return sq_fail(SQ_EINVAL, "--math tf32 needs --device cuda (the CPU computes in float32)");
+    return sq_cuda_set_layer_math(tf32 ? SQ_CUDA_MATH_TF32 : SQ_CUDA_MATH_F32);
 }

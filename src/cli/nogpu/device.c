@@ -17,3 +17,11 @@ const sq_backend *cli_backend(const char *name, char *desc, size_t n)
         sq_fail(SQ_EINVAL, "unknown --device '%s'; choose cpu or cuda", name);
     return NULL;
 }
+
+int cli_set_math(const char *math, const char *device)
+{
+    if (!strcmp(math, "f32")) return SQ_OK;
+    if (!strcmp(math, "tf32"))
+        return sq_fail(SQ_EINVAL, "--math tf32 is for --device cuda, and this subq was built without CUDA");
+    return sq_fail(SQ_EINVAL, "unknown --math '%s'; choose f32 or tf32", math);
+}
