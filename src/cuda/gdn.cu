@@ -301,13 +301,40 @@ __device__ static void gd_cols_times_Y(const float *X, const float *Y, size_t r0
     }
 }
 
+/* dst[0, n) = src[0, n) by the whole block (coalesced), for a chunk's rows. */
+__device__ static void gd_stage(float *dst, const float *src, int n)
+{
+    for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src[i];
+}
+
+/* The scans' shared memory: the K×GD_VT tile of the state first; when `staged`,
+ * then the chunk's rows of the two L×K operands and an L×GD_VT tile of Ṽ (or dṼ),
+ * so that the inner products read shared memory instead of global memory. */
+typedef struct {
+    float *S, *X1, *X2, *Y;
+} gd_scan_smem_t;
+
+__device__ static gd_scan_smem_t gd_scan_carve(float *base, int K, int L, int staged)
+{
+    gd_scan_smem_t m = {base, NULL, NULL, NULL};
+    if (staged) {
+        m.X1 = base + (size_t)K * GD_VT;
+        m.X2 = m.X1 + (size_t)L * K;
+        m.Y = m.X2 + (size_t)L * K;
+    }
+    return m;
+}
+
 /* The state recurrence over the chunks, one block of GD_SCAN threads per (bh, GD_VT
  * columns of V); the block's K×GD_VT tile of S sits in shared memory. Per chunk:
  * Sin = S;  Ṽ = U - W S;  S ← e^{γ_L} S + Kdᵀ Ṽ. Lane = column, warps over rows.
  * S1 may be S0: each block reads its tile first and writes it last. */
-__global__ static void __launch_bounds__(GD_SCAN) gd_scan_fwd(gd_args a, gd_work w, const float *S0, float *S1)
+__global__ static void __launch_bounds__(GD_SCAN) gd_scan_fwd(gd_args a, gd_work w, const float *S0, float *S1,
+                                                                 int staged)
 {
-    extern __shared__ float S[]; /* [K][GD_VT] */
+    extern __shared__ float sm[];
+    gd_scan_smem_t m = gd_scan_carve(sm, a.K, a.L, staged);
+    float *S = m.S; /* [K][GD_VT] */
     size_t bh = blockIdx.x, KV = (size_t)a.K * a.V;
     int lane = threadIdx.x % 32, wp = threadIdx.x / 32, j = blockIdx.y * GD_VT + lane, on = j < a.V;
     float acc[GD_RT];
@@ -315,21 +342,33 @@ __global__ static void __launch_bounds__(GD_SCAN) gd_scan_fwd(gd_args a, gd_work
     __syncthreads();
     for (int c = 0; c < a.nc; c++) {
         size_t hc = bh * a.nc + c, r0 = bh * a.Tp + (size_t)c * a.L;
+        /* the operands' rows: the staged copies (row 0 = the chunk's first) or global memory */
+        const float *Wr = w.W, *Kr = w.Kd;
+        size_t rb = r0;
+        if (staged) {
+            gd_stage(m.X1, w.W + r0 * a.K, a.L * a.K);
+            gd_stage(m.X2, w.Kd + r0 * a.K, a.L * a.K);
+            Wr = m.X1, Kr = m.X2, rb = 0;
+            __syncthreads();
+        }
         if (on) {
             for (int k = wp; k < a.K; k += GD_SW) w.Sin[hc * KV + (size_t)k * a.V + j] = S[k * GD_VT + lane];
             for (int t = wp; t < a.L; t += GD_RT * GD_SW) {
-                gd_rows_times_S(w.W, r0, t, a.L, a.K, S, lane, acc);
+                gd_rows_times_S(Wr, rb, t, a.L, a.K, S, lane, acc);
                 for (int i = 0; i < GD_RT && t + i * GD_SW < a.L; i++) {
                     size_t o = (r0 + t + i * GD_SW) * a.V + j;
-                    w.Vt[o] = w.U[o] - acc[i];
+                    float v = w.U[o] - acc[i];
+                    w.Vt[o] = v;
+                    if (staged) m.Y[(t + i * GD_SW) * GD_VT + lane] = v;
                 }
             }
         }
-        __syncthreads(); /* Ṽ (global) visible to the block; S no longer read */
+        __syncthreads(); /* Ṽ visible to the block; S no longer read */
         if (on) {
             float e = w.eL[hc];
             for (int k = wp; k < a.K; k += GD_RT * GD_SW) {
-                gd_cols_times_Y(w.Kd, w.Vt, r0, k, a.L, a.K, a.V, j, acc);
+                if (staged) gd_cols_times_Y(Kr, m.Y, 0, k, a.L, a.K, GD_VT, lane, acc);
+                else gd_cols_times_Y(Kr, w.Vt, r0, k, a.L, a.K, a.V, j, acc);
                 for (int i = 0; i < GD_RT && k + i * GD_SW < a.K; i++) {
                     float *s = S + (k + i * GD_SW) * GD_VT + lane;
                     *s = e * *s + acc[i];
@@ -393,18 +432,36 @@ static gd_shape gd_shape_of(const gd_args *a)
     return s;
 }
 
-/* The scans' shared-memory tile of K×32 floats: above 48 KB it needs the opt-in. */
-static int gd_scan_smem(const char *op, int K, size_t *bytes)
+/* SQ_OK when the scans' K×32 tile of the state fits the device's shared memory per block. */
+static int gd_scan_fits(const char *op, int K)
 {
-    *bytes = (size_t)K * GD_VT * sizeof(float);
-    if (*bytes <= 48 * 1024) return SQ_OK;
+    size_t bytes = (size_t)K * GD_VT * sizeof(float);
+    int dev = 0, max = 0, rc;
+    if (bytes <= 48 * 1024) return SQ_OK;
+    if ((rc = cu_check(op, cudaGetDevice(&dev))) ||
+        (rc = cu_check(op, cudaDeviceGetAttribute(&max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev))))
+        return rc;
+    if (bytes > (size_t)max)
+        return sq_fail(SQ_EINVAL, "%s: K = %d needs %zu bytes of shared memory per block, the device has %d", op, K,
+                       bytes, max);
+    return SQ_OK;
+}
+
+/* The scans' shared memory: the K×32 tile of the state, plus (staged) the
+ * chunk's two L×K operands and an L×32 tile when they fit the device's
+ * per-block limit. Above 48 KB it needs the opt-in, set here for kernel fn. */
+static int gd_scan_smem(const char *op, const void *fn, int K, int L, size_t *bytes, int *staged)
+{
+    size_t tile = (size_t)K * GD_VT * sizeof(float), full = tile + ((size_t)2 * L * K + (size_t)L * GD_VT) * sizeof(float);
     int dev = 0, max = 0, rc;
     if ((rc = cu_check(op, cudaGetDevice(&dev))) ||
         (rc = cu_check(op, cudaDeviceGetAttribute(&max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev))))
         return rc;
-    if (*bytes > (size_t)max)
-        return sq_fail(SQ_EINVAL, "%s: K = %d needs %zu bytes of shared memory per block, the device has %d", op, K,
-                       *bytes, max);
+    *staged = full <= (size_t)max;
+    *bytes = *staged ? full : tile;
+    if ((rc = gd_scan_fits(op, K))) return rc;
+    if (*bytes > 48 * 1024)
+        return cu_check(op, cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)*bytes));
     return SQ_OK;
 }
 
@@ -413,11 +470,8 @@ static int gd_forward_stages(const char *op, const gd_args *a, const gd_work &w,
 {
     gd_shape s = gd_shape_of(a);
     size_t bh = (size_t)a->B * a->H, rows = bh * a->Tp, smem = 0;
-    int rc;
-    if ((rc = gd_scan_smem(op, a->K, &smem))) return rc;
-    if (smem > 48 * 1024 &&
-        (rc = cu_check(op, cudaFuncSetAttribute(gd_scan_fwd, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem))))
-        return rc;
+    int rc, staged = 0;
+    if ((rc = gd_scan_smem(op, (const void *)gd_scan_fwd, a->K, a->L, &smem, &staged))) return rc;
     gd_prep_rows<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
     gd_chunk_gates<<<gd_blocks((size_t)s.n), GD_BLOCK>>>(*a, w);
     gd_scaled_rows<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
@@ -434,7 +488,7 @@ static int gd_forward_stages(const char *op, const gd_args *a, const gd_work &w,
     if ((rc = gd_gemm(op, 0, 0, s.L, s.K, s.L, 1, w.Tm, s.L, s.sLL, w.Kx, s.K, s.sK, 0, w.W, s.K, s.sK, s.n)) ||
         (rc = gd_gemm(op, 0, 0, s.L, s.V, s.L, 1, w.Tm, s.L, s.sLL, w.Vb, s.V, s.sV, 0, w.U, s.V, s.sV, s.n)))
         return rc;
-    gd_scan_fwd<<<dim3((unsigned)bh, (unsigned)((a->V + GD_VT - 1) / GD_VT)), GD_SCAN, smem>>>(*a, w, S0, S1);
+    gd_scan_fwd<<<dim3((unsigned)bh, (unsigned)((a->V + GD_VT - 1) / GD_VT)), GD_SCAN, smem>>>(*a, w, S0, S1, staged);
     return gd_launched(op);
 }
 
@@ -456,9 +510,12 @@ static int gd_output_stage(const char *op, const gd_args *a, const gd_work &w, f
  * Per chunk, last first: dṼ = D0 + Kd dS (in place over D0 = Pᵀ dO in dVt), then
  * dSn[c] = dS (the outgoing state's gradient, kept) and dS ← e^{γ_L} dS + Qgᵀ dO - Wᵀ dṼ,
  * with Qgᵀ dO read from dSn[c] before it is overwritten (by the same thread). */
-__global__ static void __launch_bounds__(GD_SCAN) gd_scan_bwd(gd_args a, gd_work w, const float *dS1, float *dS0)
+__global__ static void __launch_bounds__(GD_SCAN) gd_scan_bwd(gd_args a, gd_work w, const float *dS1, float *dS0,
+                                                                 int staged)
 {
-    extern __shared__ float S[]; /* [K][GD_VT] */
+    extern __shared__ float sm[];
+    gd_scan_smem_t m = gd_scan_carve(sm, a.K, a.L, staged);
+    float *S = m.S; /* [K][GD_VT]: dS */
     size_t bh = blockIdx.x, KV = (size_t)a.K * a.V;
     int lane = threadIdx.x % 32, wp = threadIdx.x / 32, j = blockIdx.y * GD_VT + lane, on = j < a.V;
     float acc[GD_RT];
@@ -466,16 +523,30 @@ __global__ static void __launch_bounds__(GD_SCAN) gd_scan_bwd(gd_args a, gd_work
     __syncthreads();
     for (int c = a.nc - 1; c >= 0; c--) {
         size_t hc = bh * a.nc + c, r0 = bh * a.Tp + (size_t)c * a.L;
+        const float *Kr = w.Kd, *Wr = w.W;
+        size_t rb = r0;
+        if (staged) {
+            gd_stage(m.X1, w.Kd + r0 * a.K, a.L * a.K);
+            gd_stage(m.X2, w.W + r0 * a.K, a.L * a.K);
+            Kr = m.X1, Wr = m.X2, rb = 0;
+            __syncthreads();
+        }
         if (on)
             for (int t = wp; t < a.L; t += GD_RT * GD_SW) {
-                gd_rows_times_S(w.Kd, r0, t, a.L, a.K, S, lane, acc);
-                for (int i = 0; i < GD_RT && t + i * GD_SW < a.L; i++) w.dVt[(r0 + t + i * GD_SW) * a.V + j] += acc[i];
+                gd_rows_times_S(Kr, rb, t, a.L, a.K, S, lane, acc);
+                for (int i = 0; i < GD_RT && t + i * GD_SW < a.L; i++) {
+                    size_t o = (r0 + t + i * GD_SW) * a.V + j;
+                    float v = w.dVt[o] + acc[i];
+                    w.dVt[o] = v;
+                    if (staged) m.Y[(t + i * GD_SW) * GD_VT + lane] = v;
+                }
             }
         __syncthreads(); /* dṼ visible to the block; dS no longer read by other threads */
         if (on) {
             float e = w.eL[hc];
             for (int k = wp; k < a.K; k += GD_RT * GD_SW) {
-                gd_cols_times_Y(w.W, w.dVt, r0, k, a.L, a.K, a.V, j, acc);
+                if (staged) gd_cols_times_Y(Wr, m.Y, 0, k, a.L, a.K, GD_VT, lane, acc);
+                else gd_cols_times_Y(Wr, w.dVt, r0, k, a.L, a.K, a.V, j, acc);
                 for (int i = 0; i < GD_RT && k + i * GD_SW < a.K; i++) {
                     int kk = k + i * GD_SW;
                     size_t o = hc * KV + (size_t)kk * a.V + j;
@@ -653,18 +724,15 @@ static int gd_backward_scan(const char *op, const gd_args *a, const gd_work &w, 
 {
     gd_shape s = gd_shape_of(a);
     size_t smem = 0;
-    int rc;
-    if ((rc = gd_scan_smem(op, a->K, &smem))) return rc;
-    if (smem > 48 * 1024 &&
-        (rc = cu_check(op, cudaFuncSetAttribute(gd_scan_bwd, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem))))
-        return rc;
+    int rc, staged = 0;
+    if ((rc = gd_scan_smem(op, (const void *)gd_scan_bwd, a->K, a->L, &smem, &staged))) return rc;
     gd_to_heads<<<(unsigned)(a->B * a->Tp), GD_BLOCK>>>(dout, w.dOt, a->B, a->T, a->H, a->V, a->Tp);
     if ((rc = gd_launched(op))) return rc;
     if ((rc = gd_gemm(op, 1, 0, s.L, s.V, s.L, 1, w.P, s.L, s.sLL, w.dOt, s.V, s.sV, 0, w.dVt, s.V, s.sV, s.n)) ||
         (rc = gd_gemm(op, 1, 0, s.K, s.V, s.L, 1, w.Qg, s.K, s.sK, w.dOt, s.V, s.sV, 0, w.dSn, s.V, s.sKV, s.n)))
         return rc;
     unsigned tiles = (unsigned)((a->V + GD_VT - 1) / GD_VT);
-    gd_scan_bwd<<<dim3((unsigned)(a->B * a->H), tiles), GD_SCAN, smem>>>(*a, w, dS1, dS0);
+    gd_scan_bwd<<<dim3((unsigned)(a->B * a->H), tiles), GD_SCAN, smem>>>(*a, w, dS1, dS0, staged);
     return gd_launched(op);
 }
 
@@ -770,9 +838,7 @@ extern "C" int sq_cuda_gdn_fwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in 
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    size_t smem;
-    if ((rc = gd_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "out", out)) ||
-        (rc = gd_scan_smem(op, d.K, &smem)))
+    if ((rc = gd_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "out", out)) || (rc = gd_scan_fits(op, d.K)))
         return rc;
     gd_args a = gd_args_of(d, o, in);
     float *ws, *owned;
@@ -790,13 +856,12 @@ extern "C" int sq_cuda_gdn_bwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in 
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    size_t smem;
     if ((rc = gd_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dout", dout)) || (rc = sq_check_ptr(op, "g", g)))
         return rc;
     if ((rc = sq_check_ptr(op, "g->dq", g->dq)) || (rc = sq_check_ptr(op, "g->dk", g->dk)) ||
         (rc = sq_check_ptr(op, "g->dv", g->dv)) || (rc = sq_check_ptr(op, "g->dalpha", g->dalpha)) ||
         (rc = sq_check_ptr(op, "g->dbeta", g->dbeta)) || (rc = sq_check_ptr(op, "g->dA_log", g->dA_log)) ||
-        (rc = sq_check_ptr(op, "g->ddt_bias", g->ddt_bias)) || (rc = gd_scan_smem(op, d.K, &smem)))
+        (rc = sq_check_ptr(op, "g->ddt_bias", g->ddt_bias)) || (rc = gd_scan_fits(op, d.K)))
         return rc;
     gd_args a = gd_args_of(d, o, in);
     float *ws, *owned;
