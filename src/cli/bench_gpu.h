@@ -17,5 +17,8 @@ typedef struct {
 int bench_ops_gpu(const bench_gpu_cfg *c);
 /* The GPU's cuBLAS GEMM rates at 8192³ in TFLOP/s (float32, bf16); SQ_EINVAL without CUDA. */
 int bench_gpu_gemm_rates(double *f32, double *bf16);
+/* Median ms of operator `name`'s forward+backward on the GPU at d (random
+ * inputs); -1 (message set) on failure. */
+double bench_gpu_op_fwdbwd_ms(const char *name, sq_dims d, int chunk, int reps);
 
 #endif

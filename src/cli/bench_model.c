@@ -132,6 +132,77 @@ static double train_flops_per_token(const sq_model *m, int T, int chunk)
     return 6 * p + 3 * ops;
 }
 
+/* The operator name of a block type in bench_ops ("mamba2" runs "ssd"). */
+static const char *op_name(sq_block_type t)
+{
+    const char *n = sq_block_name(t);
+    return !strcmp(n, "mamba2") ? "ssd" : n;
+}
+
+/* Median ms of one operator's forward+backward at d on the device. */
+static double op_ms(const char *device, const char *name, sq_dims d, int chunk, int reps)
+{
+    if (strcmp(device, "cpu") != 0) return bench_gpu_op_fwdbwd_ms(name, d, chunk, reps);
+    for (int k = 0; k < bench_nops; k++) {
+        if (strcmp(bench_ops[k].name, name) != 0) continue;
+        sq_rng r;
+        sq_rng_seed(&r, 1);
+        void *c = bench_ops[k].create(d, chunk, &r);
+        double t[64], best = -1;
+        for (int i = -1; c && i < reps; i++) {
+            double t0 = sq_now();
+            if (bench_ops[k].fwdbwd(c)) break;
+            if (i >= 0) t[i] = (sq_now() - t0) * 1e3;
+            if (i == reps - 1) qsort(t, reps, sizeof t[0], cmp_d), best = t[reps / 2];
+        }
+        if (c) bench_ops[k].destroy(c);
+        return best;
+    }
+    return -1;
+}
+
+/* Where a training step's forward+backward time goes: the sequence operators
+ * (each block's operator timed alone at its shape), the linear layers'
+ * matrix products (each distinct [out, in] timed alone, forward and both
+ * backward products, at N = B·T rows), and the rest (norms, activations,
+ * convolutions, gates, embedding, loss, copies) as the remainder. */
+static int time_split(sq_model *m, const char *device, int chunk, int reps, double *ops, double *mm)
+{
+    *ops = *mm = 0;
+    for (int i = 0; i < m->spec.depth; i++) {
+        const sq_block *b = &m->blocks[i];
+        double t = op_ms(device, op_name(b->type), (sq_dims){m->B, m->T, b->c.H, b->c.K, b->c.V}, chunk, reps);
+        if (t < 0) return SQ_EINVAL;
+        *ops += t;
+    }
+    const sq_backend *be = m->be;
+    size_t N = (size_t)m->B * m->T, big = 0;
+    for (int i = 0; i < m->ps.n; i++)
+        if (m->ps.p[i].ndim == 2 && i != m->p_embed) {
+            size_t o = m->ps.p[i].shape[0], in = m->ps.p[i].shape[1];
+            big = o > big ? o : big, big = in > big ? in : big;
+        }
+    float *x = be->alloc(N * big), *y = be->alloc(N * big), *dx = be->alloc(N * big);
+    int rc = !x || !y || !dx ? SQ_ENOMEM : 0;
+    for (int i = 0; !rc && i < m->ps.n; i++) {
+        const sq_param *p = &m->ps.p[i];
+        if (p->ndim != 2 || i == m->p_embed || strstr(p->name, "conv.")) continue; /* conv: a depthwise filter */
+        int o = (int)p->shape[0], in = (int)p->shape[1];
+        float *W = m->wp->data + p->off, *dW = m->wp->grad + p->off;
+        double t[64];
+        for (int r = -1; !rc && r < reps; r++) {
+            double t0 = sq_now();
+            if ((rc = be->linear_fwd((int)N, in, o, x, W, NULL, y)) ||
+                (rc = be->linear_bwd((int)N, in, o, x, W, y, dx, dW, NULL)) || (rc = bm_sync(m)))
+                break;
+            if (r >= 0) t[r] = (sq_now() - t0) * 1e3;
+        }
+        if (!rc) qsort(t, reps, sizeof t[0], cmp_d), *mm += t[reps / 2];
+    }
+    be->release(x), be->release(y), be->release(dx);
+    return rc;
+}
+
 /* Tokens/s of one-token steps for Bd sequences with the state carried. */
 static int decode_rate(sq_model *m, int Bd, double *tok_s)
 {
@@ -176,25 +247,29 @@ static int bench_one(const bm_cfg *c, const char *spec, double g32, double g16, 
     if (!rc && !(mom = be->alloc(2 * np))) rc = SQ_ENOMEM;
     if (!rc) rc = be->zero(2 * np, mom);
     if (!rc) rc = sq_model_plan(&m, c->B, c->T);
-    double tf = 0, tfb = 0, tstep = 0, dec[8] = {0};
+    double tf = 0, tfb = 0, tstep = 0, dec[8] = {0}, tops = 0, tmm = 0;
     if (!rc) rc = time_steps(&m, x, y, mom, 0, c->steps, &tf);
     if (!rc) rc = time_steps(&m, x, y, mom, 1, c->steps, &tfb);
     if (!rc) rc = time_steps(&m, x, y, mom, 2, c->steps, &tstep);
+    if (!rc) rc = time_split(&m, c->device, c->chunk, c->steps, &tops, &tmm);
     for (int i = 0; !rc && i < c->ndecode; i++) rc = decode_rate(&m, c->decode[i], &dec[i]);
     if (!rc) {
         double fpt = train_flops_per_token(&m, c->T, c->chunk), rate = fpt * N / tstep;
-        printf("%-14s %8.1fM %10.0f %9.1f %9.1f %9.1f %9.1f %8.1f%% %7.2f%%", spec, np / 1e6, N / tstep, tf * 1e3,
-               (tfb - tf) * 1e3, (tstep - tfb) * 1e3, rate / 1e12, 100 * rate / 1e12 / g32, 100 * rate / 1e12 / g16);
+        double rest = tfb * 1e3 - tops - tmm;
+        printf("%-14s %8.1fM %10.0f %9.1f %9.1f %9.1f %8.0f %8.0f %8.0f %9.1f %8.1f%% %7.2f%%", spec, np / 1e6,
+               N / tstep, tf * 1e3, (tfb - tf) * 1e3, (tstep - tfb) * 1e3, tops, tmm, rest, rate / 1e12,
+               100 * rate / 1e12 / g32, 100 * rate / 1e12 / g16);
         for (int i = 0; i < c->ndecode; i++) printf(" %10.0f", dec[i]);
         printf("\n");
         fflush(stdout);
         if (js) {
             fprintf(js, "%s  {\"model\": \"%s\", \"params\": %zu, \"depth\": %d, \"width\": %d, \"heads\": %d, "
                         "\"vocab\": %d, \"B\": %d, \"T\": %d, \"device\": \"%s\", \"math\": \"%s\", \"tokens_per_s\": %.1f, "
-                        "\"fwd_ms\": %.3f, \"bwd_ms\": %.3f, \"optim_ms\": %.3f, \"flops_per_token\": %.4g, "
+                        "\"fwd_ms\": %.3f, \"bwd_ms\": %.3f, \"optim_ms\": %.3f, \"operators_ms\": %.3f, "
+                        "\"matmul_ms\": %.3f, \"rest_ms\": %.3f, \"flops_per_token\": %.4g, "
                         "\"tflops\": %.3f, \"mfu_f32\": %.4f, \"mfu_bf16\": %.4f, \"decode_tokens_per_s\": {",
                     first ? "" : ",\n", spec, np, c->depth, c->D, c->H, c->vocab, c->B, c->T, dev, c->math, N / tstep, tf * 1e3,
-                    (tfb - tf) * 1e3, (tstep - tfb) * 1e3, fpt, rate / 1e12, rate / 1e12 / g32, rate / 1e12 / g16);
+                    (tfb - tf) * 1e3, (tstep - tfb) * 1e3, tops, tmm, rest, fpt, rate / 1e12, rate / 1e12 / g32, rate / 1e12 / g16);
             for (int i = 0; i < c->ndecode; i++) fprintf(js, "%s\"%d\": %.1f", i ? ", " : "", c->decode[i], dec[i]);
             fprintf(js, "}}");
         }
@@ -223,8 +298,8 @@ int bench_model_main(int argc, char **argv)
            c.B, c.T, dev);
     printf("GEMM rates (same run): float32 %.1f TFLOP/s, bf16 %.1f TFLOP/s; the models compute in float32%s\n\n",
            g32, g16, !strcmp(c.math, "tf32") ? ", their layers' products on the TF32 tensor cores" : "");
-    printf("%-14s %9s %10s %9s %9s %9s %9s %9s %8s", "model", "params", "tokens/s", "fwd_ms", "bwd_ms", "optim_ms",
-           "TFLOP/s", "MFU f32", "bf16");
+    printf("%-14s %9s %10s %9s %9s %9s %8s %8s %8s %9s %9s %8s", "model", "params", "tokens/s", "fwd_ms", "bwd_ms",
+           "optim_ms", "ops_ms", "mm_ms", "rest_ms", "TFLOP/s", "MFU f32", "bf16");
     for (int i = 0; i < c.ndecode; i++) printf("   dec B=%-3d", c.decode[i]);
     printf("\n");
     FILE *js = c.json ? fopen(c.json, "w") : NULL;

@@ -475,3 +475,18 @@ int bench_gpu_gemm_rates(double *f32, double *bf16)
     int rc = sq_cuda_gemm_rate(0, 8192, f32);
     return rc ? rc : sq_cuda_gemm_rate(1, 8192, bf16);
 }
+
+double bench_gpu_op_fwdbwd_ms(const char *name, sq_dims d, int chunk, int reps)
+{
+    const gpu_op *op = find_gpu_op(name);
+    if (!op) return -1;
+    gcase c;
+    memset(&c, 0, sizeof c);
+    c.d = d;
+    c.chunk = chunk;
+    sq_rng r;
+    sq_rng_seed(&r, 1);
+    double ms = setup(op, &c, &r) ? -1 : time_gpu(op, &c, 1, reps, 1);
+    gcase_free(&c);
+    return ms;
+}

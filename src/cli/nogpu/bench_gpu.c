@@ -16,3 +16,10 @@ int bench_gpu_gemm_rates(double *f32, double *bf16)
     *f32 = *bf16 = 0;
     return sq_fail(SQ_EINVAL, "this subq was built without CUDA");
 }
+
+double bench_gpu_op_fwdbwd_ms(const char *name, sq_dims d, int chunk, int reps)
+{
+    (void)name, (void)d, (void)chunk, (void)reps;
+    sq_fail(SQ_EINVAL, "this subq was built without CUDA");
+    return -1;
+}
