@@ -510,19 +510,14 @@ static int launch(const char *op, const attn_args &a, int which)
     return a.V <= 64 ? launch_t<128, 64>(op, a, which) : launch_t<128, 128>(op, a, which);
 }
 
+/* The CPU operator's checks, and the GPU's head-size limit. */
 static int check_args(const char *op, sq_dims d, const sq_attn_opts *o, const float *q, const float *k,
                       const float *v, const sq_attn_cache *c0)
 {
-    int rc;
-    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "q", q)) || (rc = sq_check_ptr(op, "k", k)) ||
-        (rc = sq_check_ptr(op, "v", v)) || (rc = sq_check_chunk(op, o->chunk)))
-        return rc;
-    if (d.K > MAXD || d.V > MAXD)
-        return sq_fail(SQ_EINVAL, "%s: head sizes up to %d on the GPU, got K=%d V=%d", op, MAXD, d.K, d.V);
-    if (c0 && (c0->len < 0 || c0->len > c0->cap || (c0->len > 0 && (!c0->k || !c0->v))))
-        return sq_fail(SQ_EINVAL, "%s: cache0 has len %d, cap %d%s; need 0 <= len <= cap and its buffers", op, c0->len,
-                       c0->cap, c0->len > 0 && (!c0->k || !c0->v) ? " and a NULL buffer" : "");
-    return SQ_OK;
+    int rc = sq_attn_check_args(op, d, o, q, k, v, c0);
+    if (!rc && (d.K > MAXD || d.V > MAXD))
+        rc = sq_fail(SQ_EINVAL, "%s: head sizes up to %d on the GPU, got K=%d V=%d", op, MAXD, d.K, d.V);
+    return rc;
 }
 
 static attn_args make_args(sq_dims d, const float *q, const float *k, const float *v, const sq_attn_cache *c0)
@@ -561,13 +556,12 @@ static int append(const char *op, sq_dims d, const float *k, const float *v, con
     return SQ_OK;
 }
 
-static size_t r64(size_t n) { return (n + 63) / 64 * 64; }
 
 extern "C" size_t sq_cuda_attn_work_floats(sq_dims d, const sq_attn_opts *o)
 {
     int L = o ? o->chunk : 64;
     if (L < 1 || d.B < 1 || d.T < 1 || d.H < 1 || d.K < 1 || d.V < 1) return 0;
-    return 2 * r64((size_t)d.B * d.H * d.T); /* lse, D */
+    return 2 * cu_r64((size_t)d.B * d.H * d.T); /* lse, D */
 }
 
 /* The forward needs no workspace (work is accepted and unused). */
@@ -579,12 +573,7 @@ extern "C" int sq_cuda_attn_fwd(sq_dims d, const sq_attn_opts *o, const float *q
     if (!o) o = &def;
     int rc;
     if ((rc = check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "out", out))) return rc;
-    int P = cache0 ? cache0->len : 0;
-    if (cache1 && (!cache1->k || !cache1->v || cache1->cap < P + d.T))
-        return sq_fail(SQ_EINVAL, "%s: cache1 needs buffers and cap >= %d (has %d)", op, P + d.T, cache1->cap);
-    if (cache1 && cache0 && cache1 != cache0 && cache1->cap != cache0->cap && P > 0 &&
-        (cache1->k == cache0->k || cache1->v == cache0->v))
-        return sq_fail(SQ_EINVAL, "%s: cache1 shares buffers with cache0 but has another cap", op);
+    if ((rc = sq_attn_check_cache1(op, d, cache0, cache1))) return rc;
     attn_args a = make_args(d, q, k, v, cache0);
     a.out = out;
     if ((rc = launch(op, a, FWD))) return rc;
@@ -611,7 +600,7 @@ extern "C" int sq_cuda_attn_bwd(sq_dims d, const sq_attn_opts *o, const float *q
     attn_args a = make_args(d, q, k, v, cache0);
     a.dout = dout;
     a.lse = ws;
-    a.D = ws + r64((size_t)d.B * d.H * d.T);
+    a.D = ws + cu_r64((size_t)d.B * d.H * d.T);
     a.dq = dq, a.dk = dk, a.dv = dv;
     if (dcache0 && P > 0) a.dkc = dcache0->k, a.dvc = dcache0->v, a.capd = dcache0->cap;
     /* recompute lse and D = rowsum(dO ∘ O), then dQ, then dK and dV */

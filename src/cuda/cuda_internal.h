@@ -14,6 +14,16 @@ static inline int cu_check(const char *op, cudaError_t e)
     return sq_fail(SQ_EINVAL, "%s: CUDA error: %s", op, cudaGetErrorString(e));
 }
 
+/* Workspace carving: sizes rounded up to 64 floats (256-byte aligned pieces). */
+static inline size_t cu_r64(size_t n) { return (n + 63) / 64 * 64; }
+/* The next n floats of a workspace cursor *p (which moves past them, rounded up). */
+static inline float *cu_take(float **p, size_t n)
+{
+    float *r = *p;
+    *p += cu_r64(n);
+    return r;
+}
+
 /* The process's cuBLAS handle for the operators, created on first use
  * (float32 math, no TF32). */
 int cu_cublas(const char *op, cublasHandle_t *h);

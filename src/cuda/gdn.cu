@@ -77,49 +77,42 @@ enum { GD_BLOCK = 256, GD_WARPS = GD_BLOCK / 32, GD_SOLVE_SMEM_L = 64 };
 /* The scans: GD_VT columns of V per block (one per lane), GD_SW warps, 4 rows per warp at a time. */
 enum { GD_VT = 32, GD_SW = 16, GD_SCAN = 32 * GD_SW, GD_RT = 4 };
 
-static size_t gd_r64(size_t n) { return (n + 63) / 64 * 64; }
 static unsigned gd_blocks(size_t threads) { return (unsigned)((threads + GD_BLOCK - 1) / GD_BLOCK); }
 
 static size_t gd_work_size(const gd_args *a, int bwd)
 {
     size_t bh = (size_t)a->B * a->H, rows = bh * a->Tp, nbc = bh * a->nc;
-    size_t rk = gd_r64(rows * a->K), rv = gd_r64(rows * a->V), ll = gd_r64(nbc * a->L * a->L);
-    size_t kv = gd_r64(nbc * a->K * a->V), r1 = gd_r64(rows), r2 = gd_r64(2 * rows);
-    size_t f = 6 * rk + 4 * rv + 3 * ll + kv + 7 * r1 + r2 + gd_r64(nbc);
+    size_t rk = cu_r64(rows * a->K), rv = cu_r64(rows * a->V), ll = cu_r64(nbc * a->L * a->L);
+    size_t kv = cu_r64(nbc * a->K * a->V), r1 = cu_r64(rows), r2 = cu_r64(2 * rows);
+    size_t f = 6 * rk + 4 * rv + 3 * ll + kv + 7 * r1 + r2 + cu_r64(nbc);
     if (bwd) f += 3 * rv + 5 * rk + 2 * ll + kv + 3 * r2 + 2 * r1;
     return f;
 }
 
-static float *gd_take(float **p, size_t n)
-{
-    float *r = *p;
-    *p += gd_r64(n);
-    return r;
-}
 
 static gd_work gd_carve(const gd_args *a, float *p, int bwd)
 {
     size_t bh = (size_t)a->B * a->H, rows = bh * a->Tp, nbc = bh * a->nc;
     size_t rk = rows * a->K, rv = rows * a->V, ll = nbc * a->L * a->L, kv = nbc * a->K * a->V;
     gd_work w = {};
-    w.qh = gd_take(&p, rk), w.kh = gd_take(&p, rk), w.Kx = gd_take(&p, rk), w.Kd = gd_take(&p, rk);
-    w.Qg = gd_take(&p, rk), w.W = gd_take(&p, rk);
-    w.vt = gd_take(&p, rv), w.Vb = gd_take(&p, rv), w.U = gd_take(&p, rv), w.Vt = gd_take(&p, rv);
-    w.M = gd_take(&p, ll), w.Tm = gd_take(&p, ll), w.P = gd_take(&p, ll);
-    w.Sin = gd_take(&p, kv);
-    w.g = gd_take(&p, rows), w.beta = gd_take(&p, rows), w.qn = gd_take(&p, rows), w.kn = gd_take(&p, rows);
-    w.eg = gd_take(&p, rows), w.egL = gd_take(&p, rows), w.bg = gd_take(&p, rows);
-    w.gam = (double *)gd_take(&p, 2 * rows);
-    w.eL = gd_take(&p, nbc);
+    w.qh = cu_take(&p, rk), w.kh = cu_take(&p, rk), w.Kx = cu_take(&p, rk), w.Kd = cu_take(&p, rk);
+    w.Qg = cu_take(&p, rk), w.W = cu_take(&p, rk);
+    w.vt = cu_take(&p, rv), w.Vb = cu_take(&p, rv), w.U = cu_take(&p, rv), w.Vt = cu_take(&p, rv);
+    w.M = cu_take(&p, ll), w.Tm = cu_take(&p, ll), w.P = cu_take(&p, ll);
+    w.Sin = cu_take(&p, kv);
+    w.g = cu_take(&p, rows), w.beta = cu_take(&p, rows), w.qn = cu_take(&p, rows), w.kn = cu_take(&p, rows);
+    w.eg = cu_take(&p, rows), w.egL = cu_take(&p, rows), w.bg = cu_take(&p, rows);
+    w.gam = (double *)cu_take(&p, 2 * rows);
+    w.eL = cu_take(&p, nbc);
     if (!bwd) return w;
-    w.dOt = gd_take(&p, rv), w.dVt = gd_take(&p, rv), w.Y = gd_take(&p, rv);
-    w.TK1 = gd_take(&p, rk), w.TK2 = gd_take(&p, rk), w.TK3 = gd_take(&p, rk);
-    w.dQh = gd_take(&p, rk), w.dKh = gd_take(&p, rk);
-    w.dP = gd_take(&p, ll), w.dA = gd_take(&p, ll);
-    w.dSn = gd_take(&p, kv);
-    w.dgam = (double *)gd_take(&p, 2 * rows), w.colE = (double *)gd_take(&p, 2 * rows);
-    w.ct = (double *)gd_take(&p, 2 * rows);
-    w.dbeta = gd_take(&p, rows), w.dg = gd_take(&p, rows);
+    w.dOt = cu_take(&p, rv), w.dVt = cu_take(&p, rv), w.Y = cu_take(&p, rv);
+    w.TK1 = cu_take(&p, rk), w.TK2 = cu_take(&p, rk), w.TK3 = cu_take(&p, rk);
+    w.dQh = cu_take(&p, rk), w.dKh = cu_take(&p, rk);
+    w.dP = cu_take(&p, ll), w.dA = cu_take(&p, ll);
+    w.dSn = cu_take(&p, kv);
+    w.dgam = (double *)cu_take(&p, 2 * rows), w.colE = (double *)cu_take(&p, 2 * rows);
+    w.ct = (double *)cu_take(&p, 2 * rows);
+    w.dbeta = cu_take(&p, rows), w.dg = cu_take(&p, rows);
     return w;
 }
 
@@ -776,20 +769,6 @@ static int gd_backward_grads(const char *op, const gd_args *a, const gd_work &w)
 
 /* ---- arguments and entry points ------------------------------------------------------ */
 
-static int gd_check_in(const char *op, sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in)
-{
-    int rc;
-    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in))) return rc;
-    if ((rc = sq_check_ptr(op, "q", in->q)) || (rc = sq_check_ptr(op, "k", in->k)) ||
-        (rc = sq_check_ptr(op, "v", in->v)) || (rc = sq_check_ptr(op, "alpha", in->alpha)) ||
-        (rc = sq_check_ptr(op, "beta", in->beta)) || (rc = sq_check_ptr(op, "A_log", in->A_log)) ||
-        (rc = sq_check_ptr(op, "dt_bias", in->dt_bias)) || (rc = sq_check_chunk(op, o->chunk)))
-        return rc;
-    if ((o->neg_eigval != 0 && o->neg_eigval != 1) || (o->qk_l2norm != 0 && o->qk_l2norm != 1))
-        return sq_fail(SQ_EINVAL, "%s: neg_eigval and qk_l2norm must be 0 or 1", op);
-    return SQ_OK;
-}
-
 static gd_args gd_args_of(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in)
 {
     gd_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, o->neg_eigval, o->qk_l2norm};
@@ -838,7 +817,7 @@ extern "C" int sq_cuda_gdn_fwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in 
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = gd_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "out", out)) || (rc = gd_scan_fits(op, d.K)))
+    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "out", out)) || (rc = gd_scan_fits(op, d.K)))
         return rc;
     gd_args a = gd_args_of(d, o, in);
     float *ws, *owned;
@@ -856,7 +835,7 @@ extern "C" int sq_cuda_gdn_bwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in 
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = gd_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dout", dout)) || (rc = sq_check_ptr(op, "g", g)))
+    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dout", dout)) || (rc = sq_check_ptr(op, "g", g)))
         return rc;
     if ((rc = sq_check_ptr(op, "g->dq", g->dq)) || (rc = sq_check_ptr(op, "g->dk", g->dk)) ||
         (rc = sq_check_ptr(op, "g->dv", g->dv)) || (rc = sq_check_ptr(op, "g->dalpha", g->dalpha)) ||
@@ -916,7 +895,7 @@ extern "C" int sq_cuda_gdn_step(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = gd_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "S", S)) || (rc = sq_check_ptr(op, "out", out)))
+    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "S", S)) || (rc = sq_check_ptr(op, "out", out)))
         return rc;
     if (d.T != 1) return sq_fail(SQ_EINVAL, "%s: one token at a time (T must be 1, got %d)", op, d.T);
     gd_args a = gd_args_of(d, o, in);

@@ -62,67 +62,60 @@ typedef struct {
     float *dSn, *dnn, *un; /* [BH, nc, K, V], [BH, nc, K] x2: the gradient w.r.t. each chunk's outgoing state */
 } sc_work;
 
-static size_t r64(size_t n) { return (n + 63) / 64 * 64; }
 
 static size_t work_floats(const sc_args *a, int bwd)
 {
     size_t bh = (size_t)a->B * a->H, tp = bh * a->Tp, nc = bh * a->nc;
-    size_t f = r64(tp * a->K) * 3 + r64(tp * a->V) * 2 + r64(nc * a->L * a->L) + 2 * r64(nc * a->K * a->V) +
-               2 * r64(nc * a->K) + 3 * r64(2 * tp) + 6 * r64(tp) + r64(2 * nc) + r64(nc) + r64(6 * (size_t)a->H);
+    size_t f = cu_r64(tp * a->K) * 3 + cu_r64(tp * a->V) * 2 + cu_r64(nc * a->L * a->L) + 2 * cu_r64(nc * a->K * a->V) +
+               2 * cu_r64(nc * a->K) + 3 * cu_r64(2 * tp) + 6 * cu_r64(tp) + cu_r64(2 * nc) + cu_r64(nc) + cu_r64(6 * (size_t)a->H);
     if (bwd)
-        f += 2 * r64(tp * a->V) + 3 * r64(tp * a->K) + 3 * r64(tp) + r64(2 * tp) + 2 * r64(nc * a->L * a->L) +
-             r64(nc * a->K * a->V) + 2 * r64(nc * a->K);
+        f += 2 * cu_r64(tp * a->V) + 3 * cu_r64(tp * a->K) + 3 * cu_r64(tp) + cu_r64(2 * tp) + 2 * cu_r64(nc * a->L * a->L) +
+             cu_r64(nc * a->K * a->V) + 2 * cu_r64(nc * a->K);
     return f;
 }
 
-static float *take(float **p, size_t n)
-{
-    float *r = *p;
-    *p += r64(n);
-    return r;
-}
 
 static sc_work carve(const sc_args *a, float *p, int bwd)
 {
     size_t bh = (size_t)a->B * a->H, tp = bh * a->Tp, nc = bh * a->nc;
     sc_work w;
-    w.qt = take(&p, tp * a->K);
-    w.kt = take(&p, tp * a->K);
-    w.scaled = take(&p, tp * a->K);
-    w.vt = take(&p, tp * a->V);
-    w.O = take(&p, tp * a->V);
-    w.Z = take(&p, nc * a->L * a->L);
-    w.dS = take(&p, nc * a->K * a->V);
-    w.Sin = take(&p, nc * a->K * a->V);
-    w.dn = take(&p, nc * a->K);
-    w.nin = take(&p, nc * a->K);
-    w.F = (double *)take(&p, 2 * tp);
-    w.R = (double *)take(&p, 2 * tp);
-    w.M = (double *)take(&p, 2 * tp);
-    w.w = take(&p, tp);
-    w.alpha = take(&p, tp);
-    w.gamma = take(&p, tp);
-    w.rowZ = take(&p, tp);
-    w.mprev = (double *)take(&p, 2 * nc);
-    w.beta = take(&p, nc);
-    w.N = take(&p, tp);
-    w.delta = take(&p, tp);
-    w.acc = (double *)take(&p, 6 * (size_t)a->H);
+    w.qt = cu_take(&p, tp * a->K);
+    w.kt = cu_take(&p, tp * a->K);
+    w.scaled = cu_take(&p, tp * a->K);
+    w.vt = cu_take(&p, tp * a->V);
+    w.O = cu_take(&p, tp * a->V);
+    w.Z = cu_take(&p, nc * a->L * a->L);
+    w.dS = cu_take(&p, nc * a->K * a->V);
+    w.Sin = cu_take(&p, nc * a->K * a->V);
+    w.dn = cu_take(&p, nc * a->K);
+    w.nin = cu_take(&p, nc * a->K);
+    w.F = (double *)cu_take(&p, 2 * tp);
+    w.R = (double *)cu_take(&p, 2 * tp);
+    w.M = (double *)cu_take(&p, 2 * tp);
+    w.w = cu_take(&p, tp);
+    w.alpha = cu_take(&p, tp);
+    w.gamma = cu_take(&p, tp);
+    w.rowZ = cu_take(&p, tp);
+    w.mprev = (double *)cu_take(&p, 2 * nc);
+    w.beta = cu_take(&p, nc);
+    w.N = cu_take(&p, tp);
+    w.delta = cu_take(&p, tp);
+    w.acc = (double *)cu_take(&p, 6 * (size_t)a->H);
     if (!bwd) return w;
-    w.dH = take(&p, tp * a->V);
-    w.dVt = take(&p, tp * a->V);
-    w.dQt = take(&p, tp * a->K);
-    w.dKt = take(&p, tp * a->K);
-    w.Rb = take(&p, tp * a->K);
-    w.dN = take(&p, tp);
-    w.cs = take(&p, tp);
-    w.colE = take(&p, tp);
-    w.dF = (double *)take(&p, 2 * tp);
-    w.Gm = take(&p, nc * a->L * a->L);
-    w.G = take(&p, nc * a->L * a->L);
-    w.dSn = take(&p, nc * a->K * a->V);
-    w.dnn = take(&p, nc * a->K);
-    w.un = take(&p, nc * a->K);
+    w.dH = cu_take(&p, tp * a->V);
+    w.dVt = cu_take(&p, tp * a->V);
+    w.dQt = cu_take(&p, tp * a->K);
+    w.dKt = cu_take(&p, tp * a->K);
+    w.Rb = cu_take(&p, tp * a->K);
+    w.dN = cu_take(&p, tp);
+    w.cs = cu_take(&p, tp);
+    w.colE = cu_take(&p, tp);
+    w.dF = (double *)cu_take(&p, 2 * tp);
+    w.Gm = cu_take(&p, nc * a->L * a->L);
+    w.G = cu_take(&p, nc * a->L * a->L);
+    w.dSn = cu_take(&p, nc * a->K * a->V);
+    w.dnn = cu_take(&p, nc * a->K);
+    w.un = cu_take(&p, nc * a->K);
     return w;
 }
 

@@ -234,7 +234,6 @@ static unsigned sl_blocks(size_t n, size_t per)
 
 /* ---- workspace ---- */
 
-static size_t sl_r64(size_t n) { return (n + 63) / 64 * 64; }
 
 typedef struct {
     float *Rt, *P, *C, *N, *M, *Hs;
@@ -242,11 +241,11 @@ typedef struct {
 } sl_work;
 
 /* Floats of the forward's part (Rᵀ) and of the whole (the backward's). */
-static size_t sl_fwd_floats(sq_dims d) { return sl_r64((size_t)d.H * 4 * d.K * d.K); }
+static size_t sl_fwd_floats(sq_dims d) { return cu_r64((size_t)d.H * 4 * d.K * d.K); }
 static size_t sl_bwd_floats(sq_dims d)
 {
     size_t bht = (size_t)d.B * d.H * d.T, F = 4 * (size_t)d.K;
-    return sl_fwd_floats(d) + sl_r64(bht * F) + 4 * sl_r64(bht * d.K) + sl_r64(2 * (size_t)d.B * d.H * F);
+    return sl_fwd_floats(d) + cu_r64(bht * F) + 4 * cu_r64(bht * d.K) + cu_r64(2 * (size_t)d.B * d.H * F);
 }
 
 static sl_work sl_carve(sq_dims d, float *p, int bwd)
@@ -255,11 +254,11 @@ static sl_work sl_carve(sq_dims d, float *p, int bwd)
     size_t bht = (size_t)d.B * d.H * d.T, F = 4 * (size_t)d.K;
     w.Rt = p, p += sl_fwd_floats(d);
     if (!bwd) return w;
-    w.P = p, p += sl_r64(bht * F);
-    w.C = p, p += sl_r64(bht * d.K);
-    w.N = p, p += sl_r64(bht * d.K);
-    w.M = p, p += sl_r64(bht * d.K);
-    w.Hs = p, p += sl_r64(bht * d.K);
+    w.P = p, p += cu_r64(bht * F);
+    w.C = p, p += cu_r64(bht * d.K);
+    w.N = p, p += cu_r64(bht * d.K);
+    w.M = p, p += cu_r64(bht * d.K);
+    w.Hs = p, p += cu_r64(bht * d.K);
     w.dbias = (double *)p;
     return w;
 }

@@ -134,8 +134,8 @@ static void query_tile_forward(const float *Q, size_t ldq, int Lq, int i0, const
     }
 }
 
-static int check_args(const char *op, sq_dims d, const sq_attn_opts *o, const float *q, const float *k, const float *v,
-                      const sq_attn_cache *c0)
+int sq_attn_check_args(const char *op, sq_dims d, const sq_attn_opts *o, const float *q, const float *k,
+                       const float *v, const sq_attn_cache *c0)
 {
     int rc;
     if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "q", q)) || (rc = sq_check_ptr(op, "k", k)) ||
@@ -179,6 +179,17 @@ static void append_cache(sq_dims d, const float *k, const float *v, const sq_att
     c1->len = P + d.T;
 }
 
+int sq_attn_check_cache1(const char *op, sq_dims d, const sq_attn_cache *cache0, const sq_attn_cache *cache1)
+{
+    int P = cache0 ? cache0->len : 0;
+    if (cache1 && (!cache1->k || !cache1->v || cache1->cap < P + d.T))
+        return sq_fail(SQ_EINVAL, "%s: cache1 needs buffers and cap >= %d (has %d)", op, P + d.T, cache1->cap);
+    if (cache1 && cache0 && cache1 != cache0 && cache1->cap != cache0->cap && P > 0 &&
+        (cache1->k == cache0->k || cache1->v == cache0->v))
+        return sq_fail(SQ_EINVAL, "%s: cache1 shares buffers with cache0 but has another cap", op);
+    return SQ_OK;
+}
+
 int sq_attn_fwd(sq_dims d, const sq_attn_opts *o, const float *q, const float *k, const float *v,
                 const sq_attn_cache *cache0, float *out, sq_attn_cache *cache1, float *work)
 {
@@ -186,13 +197,8 @@ int sq_attn_fwd(sq_dims d, const sq_attn_opts *o, const float *q, const float *k
     sq_attn_opts def = sq_attn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "out", out))) return rc;
-    int P = cache0 ? cache0->len : 0;
-    if (cache1 && (!cache1->k || !cache1->v || cache1->cap < P + d.T))
-        return sq_fail(SQ_EINVAL, "%s: cache1 needs buffers and cap >= %d (has %d)", op, P + d.T, cache1->cap);
-    if (cache1 && cache0 && cache1 != cache0 && cache1->cap != cache0->cap && P > 0 &&
-        (cache1->k == cache0->k || cache1->v == cache0->v))
-        return sq_fail(SQ_EINVAL, "%s: cache1 shares buffers with cache0 but has another cap", op);
+    if ((rc = sq_attn_check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "out", out))) return rc;
+    if ((rc = sq_attn_check_cache1(op, d, cache0, cache1))) return rc;
     float *owned, *ws = sq_work_or_alloc(work, sq_attn_work_floats(d, o), &owned);
     if (!ws) return SQ_ENOMEM;
     int L = o->chunk;
@@ -222,7 +228,7 @@ int sq_attn_bwd(sq_dims d, const sq_attn_opts *o, const float *q, const float *k
     sq_attn_opts def = sq_attn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "dout", dout)) ||
+    if ((rc = sq_attn_check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "dout", dout)) ||
         (rc = sq_check_ptr(op, "dq", dq)) || (rc = sq_check_ptr(op, "dk", dk)) || (rc = sq_check_ptr(op, "dv", dv)))
         return rc;
     int P = cache0 ? cache0->len : 0;

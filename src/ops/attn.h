@@ -29,6 +29,12 @@ typedef struct {
 
 size_t sq_attn_work_floats(sq_dims d, const sq_attn_opts *o);
 
+/* The checks every call makes (dims, pointers, chunk, cache0's len and
+ * buffers; cache1's room for len0 + T positions), shared with the CUDA
+ * operator; op names the caller in the message. */
+int sq_attn_check_args(const char *op, sq_dims d, const sq_attn_opts *o, const float *q, const float *k,
+                       const float *v, const sq_attn_cache *c0);
+int sq_attn_check_cache1(const char *op, sq_dims d, const sq_attn_cache *cache0, const sq_attn_cache *cache1);
 /* cache0 NULL = no earlier positions. cache1 (may be NULL, may equal
  * cache0) receives cache0's positions followed by this call's T keys and
  * values; its cap must be >= len0 + T (SQ_EINVAL otherwise). */

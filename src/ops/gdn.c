@@ -109,7 +109,7 @@ size_t sq_gdn_work_floats(sq_dims d, const sq_gdn_opts *o)
 
 /* ---- arguments ------------------------------------------------------------ */
 
-static int check_in(const char *op, sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in)
+int sq_gdn_check_in(const char *op, sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in)
 {
     int rc;
     if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in))) return rc;
@@ -416,7 +416,7 @@ int sq_gdn_fwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "out", out))) return rc;
+    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "out", out))) return rc;
     float *owned, *ws = sq_work_or_alloc(work, sq_gdn_work_floats(d, o), &owned);
     if (!ws) return SQ_ENOMEM;
     int L = o->chunk < d.T ? o->chunk : d.T;
@@ -452,7 +452,7 @@ int sq_gdn_bwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dout", dout)) || (rc = sq_check_ptr(op, "g", g)))
+    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dout", dout)) || (rc = sq_check_ptr(op, "g", g)))
         return rc;
     if ((rc = sq_check_ptr(op, "g->dq", g->dq)) || (rc = sq_check_ptr(op, "g->dk", g->dk)) ||
         (rc = sq_check_ptr(op, "g->dv", g->dv)) || (rc = sq_check_ptr(op, "g->dalpha", g->dalpha)) ||
@@ -518,7 +518,7 @@ int sq_gdn_step(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, float *S, 
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "S", S)) || (rc = sq_check_ptr(op, "out", out)))
+    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "S", S)) || (rc = sq_check_ptr(op, "out", out)))
         return rc;
     if (d.T != 1) return sq_fail(SQ_EINVAL, "%s: one token at a time (T must be 1, got %d)", op, d.T);
     int K = d.K, V = d.V;
