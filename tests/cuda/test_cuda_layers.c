@@ -61,7 +61,10 @@ static void check_act(size_t n)
     for (int i = 0; i < 7; i++) {
         char what[96];
         snprintf(what, sizeof what, "cuda %s n=%zu", names[i], n);
-        close_dev(what, dev[i], ref[i], n, TOL);
+        /* GELU's derivative, 0.5(1 + tanh u) + 0.5 x (1 - tanh² u) u', cancels near x ≈ -0.75
+         * and the device's tanhf differs from glibc's by ulps: at n = 1 one such value is
+         * the whole norm (2.5e-5 seen), so the derivative gets the reductions' bound */
+        close_dev(what, dev[i], ref[i], n, i == 3 ? TOL_RED : TOL);
     }
     for (int i = 0; i < 7; i++) sq_free(ref[i]), sq_cuda_free(dev[i]);
     sq_cuda_free(dx), sq_cuda_free(db), sq_cuda_free(ddy);
