@@ -106,6 +106,19 @@ int cu_cublas_layers(const char *op, cublasHandle_t *h)
     return SQ_OK;
 }
 
+int cu_gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha, const float *A, int lda,
+               long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
+               int batch)
+{
+    cublasHandle_t hd = NULL;
+    int rc = cu_cublas(op, &hd);
+    if (rc) return rc;
+    cublasStatus_t st = cublasSgemmStridedBatched(hd, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                                  N, M, Kd, &alpha, B, ldb, sb, A, lda, sa, &beta, C, ldc, sc, batch);
+    return st == CUBLAS_STATUS_SUCCESS ? SQ_OK
+                                       : sq_fail(SQ_EINVAL, "%s: cuBLAS batched GEMM failed (status %d)", op, (int)st);
+}
+
 extern "C" int sq_cuda_sync(void) { return cu_check("cuda sync", cudaDeviceSynchronize()); }
 
 /* Median-free best of `reps` timed calls of fn after one warm-up, in seconds (events). */

@@ -27,6 +27,13 @@ static inline float *cu_take(float **p, size_t n)
 /* The process's cuBLAS handle for the operators, created on first use
  * (float32 math, no TF32). */
 int cu_cublas(const char *op, cublasHandle_t *h);
+/* The operators' row-major batched float32 products through that handle:
+ * C_i = α op(A_i) op(B_i) + β C_i for i < batch (op = transpose when ta/tb),
+ * op(A) M×Kd, op(B) Kd×N, element strides sa, sb, sc between the batch's
+ * matrices (as column-major cuBLAS computing Cᵀ = op(B)ᵀ op(A)ᵀ). */
+int cu_gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha, const float *A, int lda,
+               long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
+               int batch);
 /* The handle of the layers' products, in the mode of sq_cuda_set_layer_math. */
 int cu_cublas_layers(const char *op, cublasHandle_t *h);
 

@@ -396,20 +396,6 @@ __global__ static void gd_from_heads(const float *xt, float *x, int B, int T, in
 
 /* ---- host plumbing -------------------------------------------------------------- */
 
-/* Row-major batched C = α op(A) op(B) + β C through column-major cuBLAS (Cᵀ = op(B)ᵀ op(A)ᵀ). */
-static int gd_gemm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha, const float *A, int lda,
-                   long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
-                   int batch)
-{
-    cublasHandle_t hd = NULL;
-    int rc = cu_cublas(op, &hd);
-    if (rc) return rc;
-    cublasStatus_t st = cublasSgemmStridedBatched(hd, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                                  N, M, Kd, &alpha, B, ldb, sb, A, lda, sa, &beta, C, ldc, sc, batch);
-    return st == CUBLAS_STATUS_SUCCESS ? SQ_OK
-                                       : sq_fail(SQ_EINVAL, "%s: cuBLAS batched GEMM failed (status %d)", op, (int)st);
-}
-
 static int gd_launched(const char *op) { return cu_check(op, cudaGetLastError()); }
 
 /* The per-chunk GEMM shapes: strides of [L,K], [L,V], [L,L], [K,V] blocks and the batch. */
@@ -470,16 +456,16 @@ static int gd_forward_stages(const char *op, const gd_args *a, const gd_work &w,
     gd_scaled_rows<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
     if ((rc = gd_launched(op))) return rc;
     /* Gram matrices K̂K̂ᵀ, Q̂K̂ᵀ per chunk, masked with Γ into M and P */
-    if ((rc = gd_gemm(op, 0, 1, s.L, s.L, s.K, 1, w.kh, s.K, s.sK, w.kh, s.K, s.sK, 0, w.M, s.L, s.sLL, s.n)) ||
-        (rc = gd_gemm(op, 0, 1, s.L, s.L, s.K, 1, w.qh, s.K, s.sK, w.kh, s.K, s.sK, 0, w.P, s.L, s.sLL, s.n)))
+    if ((rc = cu_gemm_rm(op, 0, 1, s.L, s.L, s.K, 1, w.kh, s.K, s.sK, w.kh, s.K, s.sK, 0, w.M, s.L, s.sLL, s.n)) ||
+        (rc = cu_gemm_rm(op, 0, 1, s.L, s.L, s.K, 1, w.qh, s.K, s.sK, w.kh, s.K, s.sK, 0, w.P, s.L, s.sLL, s.n)))
         return rc;
     gd_mask_chunk<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
     size_t tm_smem = a->L <= GD_SOLVE_SMEM_L ? (size_t)a->L * a->L * sizeof(float) : 0;
     gd_solve_ut<<<(unsigned)s.n, 64, tm_smem>>>(*a, w);
     if ((rc = gd_launched(op))) return rc;
     /* W = Tm Kx, U = Tm Vb */
-    if ((rc = gd_gemm(op, 0, 0, s.L, s.K, s.L, 1, w.Tm, s.L, s.sLL, w.Kx, s.K, s.sK, 0, w.W, s.K, s.sK, s.n)) ||
-        (rc = gd_gemm(op, 0, 0, s.L, s.V, s.L, 1, w.Tm, s.L, s.sLL, w.Vb, s.V, s.sV, 0, w.U, s.V, s.sV, s.n)))
+    if ((rc = cu_gemm_rm(op, 0, 0, s.L, s.K, s.L, 1, w.Tm, s.L, s.sLL, w.Kx, s.K, s.sK, 0, w.W, s.K, s.sK, s.n)) ||
+        (rc = cu_gemm_rm(op, 0, 0, s.L, s.V, s.L, 1, w.Tm, s.L, s.sLL, w.Vb, s.V, s.sV, 0, w.U, s.V, s.sV, s.n)))
         return rc;
     gd_scan_fwd<<<dim3((unsigned)bh, (unsigned)((a->V + GD_VT - 1) / GD_VT)), GD_SCAN, smem>>>(*a, w, S0, S1, staged);
     return gd_launched(op);
@@ -490,8 +476,8 @@ static int gd_output_stage(const char *op, const gd_args *a, const gd_work &w, f
 {
     gd_shape s = gd_shape_of(a);
     int rc;
-    if ((rc = gd_gemm(op, 0, 0, s.L, s.V, s.K, 1, w.Qg, s.K, s.sK, w.Sin, s.V, s.sKV, 0, w.Vb, s.V, s.sV, s.n)) ||
-        (rc = gd_gemm(op, 0, 0, s.L, s.V, s.L, 1, w.P, s.L, s.sLL, w.Vt, s.V, s.sV, 1, w.Vb, s.V, s.sV, s.n)))
+    if ((rc = cu_gemm_rm(op, 0, 0, s.L, s.V, s.K, 1, w.Qg, s.K, s.sK, w.Sin, s.V, s.sKV, 0, w.Vb, s.V, s.sV, s.n)) ||
+        (rc = cu_gemm_rm(op, 0, 0, s.L, s.V, s.L, 1, w.P, s.L, s.sLL, w.Vt, s.V, s.sV, 1, w.Vb, s.V, s.sV, s.n)))
         return rc;
     gd_from_heads<<<(unsigned)(a->B * a->T), GD_BLOCK>>>(w.Vb, out, a->B, a->T, a->H, a->V, a->Tp);
     return gd_launched(op);
@@ -721,8 +707,8 @@ static int gd_backward_scan(const char *op, const gd_args *a, const gd_work &w, 
     if ((rc = gd_scan_smem(op, (const void *)gd_scan_bwd, a->K, a->L, &smem, &staged))) return rc;
     gd_to_heads<<<(unsigned)(a->B * a->Tp), GD_BLOCK>>>(dout, w.dOt, a->B, a->T, a->H, a->V, a->Tp);
     if ((rc = gd_launched(op))) return rc;
-    if ((rc = gd_gemm(op, 1, 0, s.L, s.V, s.L, 1, w.P, s.L, s.sLL, w.dOt, s.V, s.sV, 0, w.dVt, s.V, s.sV, s.n)) ||
-        (rc = gd_gemm(op, 1, 0, s.K, s.V, s.L, 1, w.Qg, s.K, s.sK, w.dOt, s.V, s.sV, 0, w.dSn, s.V, s.sKV, s.n)))
+    if ((rc = cu_gemm_rm(op, 1, 0, s.L, s.V, s.L, 1, w.P, s.L, s.sLL, w.dOt, s.V, s.sV, 0, w.dVt, s.V, s.sV, s.n)) ||
+        (rc = cu_gemm_rm(op, 1, 0, s.K, s.V, s.L, 1, w.Qg, s.K, s.sK, w.dOt, s.V, s.sV, 0, w.dSn, s.V, s.sKV, s.n)))
         return rc;
     unsigned tiles = (unsigned)((a->V + GD_VT - 1) / GD_VT);
     gd_scan_bwd<<<dim3((unsigned)(a->B * a->H), tiles), GD_SCAN, smem>>>(*a, w, dS1, dS0, staged);
@@ -735,14 +721,14 @@ static int gd_backward_products(const char *op, const gd_args *a, const gd_work 
     gd_shape s = gd_shape_of(a);
     int rc;
     /* Y = Tmᵀ dṼ; dP = dO Ṽᵀ; dA = -Y Ṽᵀ */
-    if ((rc = gd_gemm(op, 1, 0, s.L, s.V, s.L, 1, w.Tm, s.L, s.sLL, w.dVt, s.V, s.sV, 0, w.Y, s.V, s.sV, s.n)) ||
-        (rc = gd_gemm(op, 0, 1, s.L, s.L, s.V, 1, w.dOt, s.V, s.sV, w.Vt, s.V, s.sV, 0, w.dP, s.L, s.sLL, s.n)) ||
-        (rc = gd_gemm(op, 0, 1, s.L, s.L, s.V, -1, w.Y, s.V, s.sV, w.Vt, s.V, s.sV, 0, w.dA, s.L, s.sLL, s.n)))
+    if ((rc = cu_gemm_rm(op, 1, 0, s.L, s.V, s.L, 1, w.Tm, s.L, s.sLL, w.dVt, s.V, s.sV, 0, w.Y, s.V, s.sV, s.n)) ||
+        (rc = cu_gemm_rm(op, 0, 1, s.L, s.L, s.V, 1, w.dOt, s.V, s.sV, w.Vt, s.V, s.sV, 0, w.dP, s.L, s.sLL, s.n)) ||
+        (rc = cu_gemm_rm(op, 0, 1, s.L, s.L, s.V, -1, w.Y, s.V, s.sV, w.Vt, s.V, s.sV, 0, w.dA, s.L, s.sLL, s.n)))
         return rc;
     /* TK1 = Ṽ dS'ᵀ, TK2 = dO Sᵀ, TK3 = -Y Sᵀ */
-    if ((rc = gd_gemm(op, 0, 1, s.L, s.K, s.V, 1, w.Vt, s.V, s.sV, w.dSn, s.V, s.sKV, 0, w.TK1, s.K, s.sK, s.n)) ||
-        (rc = gd_gemm(op, 0, 1, s.L, s.K, s.V, 1, w.dOt, s.V, s.sV, w.Sin, s.V, s.sKV, 0, w.TK2, s.K, s.sK, s.n)) ||
-        (rc = gd_gemm(op, 0, 1, s.L, s.K, s.V, -1, w.Y, s.V, s.sV, w.Sin, s.V, s.sKV, 0, w.TK3, s.K, s.sK, s.n)))
+    if ((rc = cu_gemm_rm(op, 0, 1, s.L, s.K, s.V, 1, w.Vt, s.V, s.sV, w.dSn, s.V, s.sKV, 0, w.TK1, s.K, s.sK, s.n)) ||
+        (rc = cu_gemm_rm(op, 0, 1, s.L, s.K, s.V, 1, w.dOt, s.V, s.sV, w.Sin, s.V, s.sKV, 0, w.TK2, s.K, s.sK, s.n)) ||
+        (rc = cu_gemm_rm(op, 0, 1, s.L, s.K, s.V, -1, w.Y, s.V, s.sV, w.Sin, s.V, s.sKV, 0, w.TK3, s.K, s.sK, s.n)))
         return rc;
     return SQ_OK;
 }
@@ -757,10 +743,10 @@ static int gd_backward_grads(const char *op, const gd_args *a, const gd_work &w)
     gd_column_grads<<<gd_blocks(rows), GD_BLOCK>>>(*a, w);
     gd_score_rows<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
     if ((rc = gd_launched(op))) return rc;
-    if ((rc = gd_gemm(op, 0, 0, s.L, s.K, s.L, 1, w.dP, s.L, s.sLL, w.kh, s.K, s.sK, 0, w.dQh, s.K, s.sK, s.n)) ||
-        (rc = gd_gemm(op, 1, 0, s.L, s.K, s.L, 1, w.dP, s.L, s.sLL, w.qh, s.K, s.sK, 0, w.dKh, s.K, s.sK, s.n)) ||
-        (rc = gd_gemm(op, 0, 0, s.L, s.K, s.L, 1, w.dA, s.L, s.sLL, w.kh, s.K, s.sK, 1, w.dKh, s.K, s.sK, s.n)) ||
-        (rc = gd_gemm(op, 1, 0, s.L, s.K, s.L, 1, w.dA, s.L, s.sLL, w.kh, s.K, s.sK, 1, w.dKh, s.K, s.sK, s.n)))
+    if ((rc = cu_gemm_rm(op, 0, 0, s.L, s.K, s.L, 1, w.dP, s.L, s.sLL, w.kh, s.K, s.sK, 0, w.dQh, s.K, s.sK, s.n)) ||
+        (rc = cu_gemm_rm(op, 1, 0, s.L, s.K, s.L, 1, w.dP, s.L, s.sLL, w.qh, s.K, s.sK, 0, w.dKh, s.K, s.sK, s.n)) ||
+        (rc = cu_gemm_rm(op, 0, 0, s.L, s.K, s.L, 1, w.dA, s.L, s.sLL, w.kh, s.K, s.sK, 1, w.dKh, s.K, s.sK, s.n)) ||
+        (rc = cu_gemm_rm(op, 1, 0, s.L, s.K, s.L, 1, w.dA, s.L, s.sLL, w.kh, s.K, s.sK, 1, w.dKh, s.K, s.sK, s.n)))
         return rc;
     gd_row_grads<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
     gd_chunk_end<<<(unsigned)s.n, GD_BLOCK>>>(*a, w);

@@ -339,18 +339,6 @@ __global__ static void write_out(sc_args a, sc_work w)
     }
 }
 
-/* Row-major batched C = α op(A) op(B) + β C through column-major cuBLAS (Cᵀ = op(B)ᵀ op(A)ᵀ). */
-static int gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha, const float *A, int lda,
-                   long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
-                   int batch)
-{
-    cublasHandle_t hd = NULL;
-    int rc = cu_cublas(op, &hd);
-    if (rc) return rc;
-    cublasStatus_t st = cublasSgemmStridedBatched(hd, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                                  N, M, Kd, &alpha, B, ldb, sb, A, lda, sa, &beta, C, ldc, sc, batch);
-    return st == CUBLAS_STATUS_SUCCESS ? SQ_OK : sq_fail(SQ_EINVAL, "%s: cuBLAS batched GEMM failed (status %d)", op, (int)st);
-}
 
 static int check_launch(const char *op) { return cu_check(op, cudaGetLastError()); }
 
@@ -378,17 +366,17 @@ static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
     chunk_factors<<<blocks_for(rows), 256>>>(*a, w);
     if ((rc = check_launch(op))) return rc;
     /* P = s Q Kᵀ per chunk, masked into Z */
-    if ((rc = gemm_rm(op, 0, 1, L, L, K, a->qscale, w.qt, K, sK, w.kt, K, sK, 0, w.Z, L, sLL, nbc))) return rc;
+    if ((rc = cu_gemm_rm(op, 0, 1, L, L, K, a->qscale, w.qt, K, sK, w.kt, K, sK, 0, w.Z, L, sLL, nbc))) return rc;
     mask_scores<<<blocks_for(rows * 32), 256>>>(*a, w);
     /* ΔS = (γ⊙K)ᵀ V, Δn = Σ γ k */
     scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.gamma, w.scaled, rows, K);
-    if ((rc = gemm_rm(op, 1, 0, K, V, L, 1, w.scaled, K, sK, w.vt, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
+    if ((rc = cu_gemm_rm(op, 1, 0, K, V, L, 1, w.scaled, K, sK, w.vt, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
     if (a->normalize) chunk_dn<<<blocks_for((size_t)nbc * K), 256>>>(*a, w);
     scan(a, w.beta, scan_part{a->S0, w.dS, w.Sin, a->S1, (size_t)sKV}, scan_part{a->n0, w.dn, w.nin, a->n1, (size_t)K}, 0);
     /* h = Z V + s (α⊙Q) S̄_in */
-    if ((rc = gemm_rm(op, 0, 0, L, V, L, 1, w.Z, L, sLL, w.vt, V, sV, 0, w.O, V, sV, nbc))) return rc;
+    if ((rc = cu_gemm_rm(op, 0, 0, L, V, L, 1, w.Z, L, sLL, w.vt, V, sV, 0, w.O, V, sV, nbc))) return rc;
     scale_rows<<<blocks_for(rows * K), 256>>>(w.qt, w.alpha, w.scaled, rows, K);
-    if ((rc = gemm_rm(op, 0, 0, L, V, K, a->qscale, w.scaled, K, sK, w.Sin, V, sKV, 1, w.O, V, sV, nbc))) return rc;
+    if ((rc = cu_gemm_rm(op, 0, 0, L, V, K, a->qscale, w.scaled, K, sK, w.Sin, V, sKV, 1, w.O, V, sV, nbc))) return rc;
     if (a->normalize) normalizer<<<blocks_for(rows * 32), 256>>>(*a, w);
     if (a->out) write_out<<<(unsigned)(a->B * a->T), 256>>>(*a, w);
     return check_launch(op);
@@ -711,27 +699,27 @@ static int backward_stages(const char *op, const sc_args *a, const sc_work &w, c
     if ((rc = forward_stages(op, a, w))) return rc; /* recompute: Z, S̄_in, n̄_in, N, D, h; scaled = α⊙Q */
     output_grads<<<blocks_for(rows * 32), 256>>>(*a, w, g->dout);
     /* U_c = s (α⊙Q)ᵀ dH into dS (free now), un for n̄; the reverse scan */
-    if ((rc = gemm_rm(op, 1, 0, K, V, L, a->qscale, w.scaled, K, sK, w.dH, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
+    if ((rc = cu_gemm_rm(op, 1, 0, K, V, L, a->qscale, w.scaled, K, sK, w.dH, V, sV, 0, w.dS, V, sKV, nbc))) return rc;
     if (a->normalize) chunk_un<<<blocks_for((size_t)nbc * K), 256>>>(*a, w);
     scan(a, w.beta, scan_part{g->dS1, w.dS, w.dSn, g->dS0, (size_t)sKV}, scan_part{g->dn1, w.un, w.dnn, g->dn0, (size_t)K}, 1);
     /* G, E from dH Vᵀ */
-    if ((rc = gemm_rm(op, 0, 1, L, L, V, 1, w.dH, V, sV, w.vt, V, sV, 0, w.Gm, L, sLL, nbc))) return rc;
+    if ((rc = cu_gemm_rm(op, 0, 1, L, L, V, 1, w.dH, V, sV, w.vt, V, sV, 0, w.Gm, L, sLL, nbc))) return rc;
     score_grads<<<blocks_for(rows * 32), 256>>>(*a, w);
     column_grads<<<blocks_for(rows), 256>>>(*a, w);
     /* dQ = s G K + s α⊙(dH S̄_inᵀ + dN n̄_inᵀ) */
-    if ((rc = gemm_rm(op, 0, 0, L, K, L, a->qscale, w.G, L, sLL, w.kt, K, sK, 0, w.dQt, K, sK, nbc)) ||
-        (rc = gemm_rm(op, 0, 1, L, K, V, 1, w.dH, V, sV, w.Sin, V, sKV, 0, w.Rb, K, sK, nbc)))
+    if ((rc = cu_gemm_rm(op, 0, 0, L, K, L, a->qscale, w.G, L, sLL, w.kt, K, sK, 0, w.dQt, K, sK, nbc)) ||
+        (rc = cu_gemm_rm(op, 0, 1, L, K, V, 1, w.dH, V, sV, w.Sin, V, sKV, 0, w.Rb, K, sK, nbc)))
         return rc;
     query_grads<<<blocks_for(rows * 32), 256>>>(*a, w);
     /* dK = s Gᵀ Q + γ⊙(V dS̄_outᵀ + 1 dn̄_outᵀ) */
-    if ((rc = gemm_rm(op, 1, 0, L, K, L, a->qscale, w.G, L, sLL, w.qt, K, sK, 0, w.dKt, K, sK, nbc)) ||
-        (rc = gemm_rm(op, 0, 1, L, K, V, 1, w.vt, V, sV, w.dSn, V, sKV, 0, w.Rb, K, sK, nbc)))
+    if ((rc = cu_gemm_rm(op, 1, 0, L, K, L, a->qscale, w.G, L, sLL, w.qt, K, sK, 0, w.dKt, K, sK, nbc)) ||
+        (rc = cu_gemm_rm(op, 0, 1, L, K, V, 1, w.vt, V, sV, w.dSn, V, sKV, 0, w.Rb, K, sK, nbc)))
         return rc;
     key_grads<<<blocks_for(rows * 32), 256>>>(*a, w);
     /* dV = Zᵀ dH + (γ⊙K) dS̄_out */
     scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.gamma, w.scaled, rows, K);
-    if ((rc = gemm_rm(op, 1, 0, L, V, L, 1, w.Z, L, sLL, w.dH, V, sV, 0, w.dVt, V, sV, nbc)) ||
-        (rc = gemm_rm(op, 0, 0, L, V, K, 1, w.scaled, K, sK, w.dSn, V, sKV, 1, w.dVt, V, sV, nbc)))
+    if ((rc = cu_gemm_rm(op, 1, 0, L, V, L, 1, w.Z, L, sLL, w.dH, V, sV, 0, w.dVt, V, sV, nbc)) ||
+        (rc = cu_gemm_rm(op, 0, 0, L, V, K, 1, w.scaled, K, sK, w.dSn, V, sKV, 1, w.dVt, V, sV, nbc)))
         return rc;
     chunk_end_grads<<<nbc, BLOCK>>>(*a, w);
     size_t steps = (size_t)a->B * a->T * a->H;
