@@ -140,6 +140,29 @@ int main(int argc, char **argv)
     th_check(run("./subq bench ops --T 0", out, sizeof out) == 2 && strstr(out, "--T expects"), "T = 0 is refused");
     th_check(run("./subq bench ops --device cuda", out, sizeof out) == 2, "--device cuda is refused in a CPU build");
     th_check(run("./subq frobnicate", out, sizeof out) == 2 && strstr(out, "unknown command"), "unknown command");
+    th_check(run("./subq train --task parity --steps 1 --device tpu", out, sizeof out) == 2 &&
+                 strstr(out, "choose cpu or cuda"),
+             "an unknown --device is refused: %.200s", out);
+    th_check(run("./subq train --task parity --steps 1 --math tf32", out, sizeof out) == 2 && strstr(out, "--device cuda"),
+             "--math tf32 on the CPU is refused: %.200s", out);
+    th_check(run("./subq eval --ckpt x --math bf12", out, sizeof out) == 2 && strstr(out, "choose f32 or tf32"),
+             "an unknown --math is refused: %.200s", out);
+    th_check(run("./subq bench model --help", out, sizeof out) == 0 && strstr(out, "--decode"), "bench model --help");
+    snprintf(cmd, sizeof cmd, "./subq bench model --device cpu --models gdn --depth 1 --width 16 --heads 2 --vocab 11 "
+                              "--B 1 --T 24 --steps 1 --decode 1,2 --json %s", json);
+    th_check(run(cmd, out, sizeof out) == 0 && strstr(out, "dec B=2") && strstr(out, "gdn"),
+             "bench model on the CPU at a tiny size runs: %.300s", out);
+    f = fopen(json, "r");
+    n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[n] = 0;
+    if (f) fclose(f);
+    unlink(json);
+    j = sq_json_parse(out, n);
+    const sq_json *row = j && j->kind == SQ_JSON_ARRAY ? j->child : NULL;
+    th_check(row && sq_json_get(row, "tokens_per_s") && sq_json_get(row, "tokens_per_s")->num > 0 &&
+                 sq_json_get(row, "decode_tokens_per_s") && sq_json_get(row, "operators_ms"),
+             "bench model's JSON has the throughput, the split and the decoding rates");
+    sq_json_free(j);
     th_check(run("./subq bench ops --B 1 --T 8 --H 1 --K 4 --V 4 --reps 1 --json /nonexistent/x.json", out, sizeof out) == 1 &&
                  strstr(out, "cannot write"),
              "an unwritable --json path is reported");
