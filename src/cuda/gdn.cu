@@ -821,12 +821,8 @@ extern "C" int sq_cuda_gdn_bwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in 
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dout", dout)) || (rc = sq_check_ptr(op, "g", g)))
-        return rc;
-    if ((rc = sq_check_ptr(op, "g->dq", g->dq)) || (rc = sq_check_ptr(op, "g->dk", g->dk)) ||
-        (rc = sq_check_ptr(op, "g->dv", g->dv)) || (rc = sq_check_ptr(op, "g->dalpha", g->dalpha)) ||
-        (rc = sq_check_ptr(op, "g->dbeta", g->dbeta)) || (rc = sq_check_ptr(op, "g->dA_log", g->dA_log)) ||
-        (rc = sq_check_ptr(op, "g->ddt_bias", g->ddt_bias)) || (rc = gd_scan_fits(op, d.K)))
+    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dout", dout)) ||
+        (rc = sq_gdn_check_grad(op, g)) || (rc = gd_scan_fits(op, d.K)))
         return rc;
     gd_args a = gd_args_of(d, o, in);
     float *ws, *owned;

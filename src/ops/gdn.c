@@ -123,6 +123,18 @@ int sq_gdn_check_in(const char *op, sq_dims d, const sq_gdn_opts *o, const sq_gd
     return SQ_OK;
 }
 
+int sq_gdn_check_grad(const char *op, const sq_gdn_grad *g)
+{
+    int rc;
+    if ((rc = sq_check_ptr(op, "g", g))) return rc;
+    if ((rc = sq_check_ptr(op, "g->dq", g->dq)) || (rc = sq_check_ptr(op, "g->dk", g->dk)) ||
+        (rc = sq_check_ptr(op, "g->dv", g->dv)) || (rc = sq_check_ptr(op, "g->dalpha", g->dalpha)) ||
+        (rc = sq_check_ptr(op, "g->dbeta", g->dbeta)) || (rc = sq_check_ptr(op, "g->dA_log", g->dA_log)) ||
+        (rc = sq_check_ptr(op, "g->ddt_bias", g->ddt_bias)))
+        return rc;
+    return SQ_OK;
+}
+
 /* ---- per-head preparation --------------------------------------------------- */
 
 /* ‖q‖, ‖k‖ (with a 1e-12 floor under the root), or 1 when the op does not normalise. */
@@ -452,12 +464,8 @@ int sq_gdn_bwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dout", dout)) || (rc = sq_check_ptr(op, "g", g)))
-        return rc;
-    if ((rc = sq_check_ptr(op, "g->dq", g->dq)) || (rc = sq_check_ptr(op, "g->dk", g->dk)) ||
-        (rc = sq_check_ptr(op, "g->dv", g->dv)) || (rc = sq_check_ptr(op, "g->dalpha", g->dalpha)) ||
-        (rc = sq_check_ptr(op, "g->dbeta", g->dbeta)) || (rc = sq_check_ptr(op, "g->dA_log", g->dA_log)) ||
-        (rc = sq_check_ptr(op, "g->ddt_bias", g->ddt_bias)))
+    if ((rc = sq_gdn_check_in(op, d, o, in)) || (rc = sq_check_ptr(op, "dout", dout)) ||
+        (rc = sq_gdn_check_grad(op, g)))
         return rc;
     float *owned, *ws = sq_work_or_alloc(work, sq_gdn_work_floats(d, o), &owned);
     if (!ws) return SQ_ENOMEM;

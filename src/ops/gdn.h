@@ -40,6 +40,8 @@ size_t sq_gdn_work_floats(sq_dims d, const sq_gdn_opts *o);
 /* The inputs' checks of every call (dims, pointers, chunk, options); the
  * CUDA operator shares them. op names the caller in the message. */
 int sq_gdn_check_in(const char *op, sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in);
+/* The backward's: g and every gradient pointer given. */
+int sq_gdn_check_grad(const char *op, const sq_gdn_grad *g);
 /* S0 NULL = zero state; S1 may be NULL or equal to S0. */
 int sq_gdn_fwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float *S0,
                float *out, float *S1, float *work);
