@@ -145,8 +145,14 @@ int main(int argc, char **argv)
              "an unknown --device is refused: %.200s", out);
     th_check(run("./subq train --task parity --steps 1 --math tf32", out, sizeof out) == 2 && strstr(out, "--device cuda"),
              "--math tf32 on the CPU is refused: %.200s", out);
-    th_check(run("./subq eval --ckpt x --math bf12", out, sizeof out) == 2 && strstr(out, "choose f32 or tf32"),
+    th_check(run("./subq train --task parity --steps 1 --math bf16", out, sizeof out) == 2 && strstr(out, "--device cuda"),
+             "--math bf16 on the CPU is refused: %.200s", out);
+    th_check(run("./subq eval --ckpt x --math bf12", out, sizeof out) == 2 && strstr(out, "choose f32, tf32 or bf16"),
              "an unknown --math is refused: %.200s", out);
+    th_check(run("./subq bench ops --dtype bf16", out, sizeof out) == 2 && strstr(out, "--device cuda"),
+             "bench ops --dtype bf16 on the CPU is refused: %.200s", out);
+    th_check(run("./subq bench ops --device cuda --dtype f16", out, sizeof out) == 2 && strstr(out, "choose f32 or bf16"),
+             "an unknown --dtype is refused: %.200s", out);
     th_check(run("./subq bench model --help", out, sizeof out) == 0 && strstr(out, "--decode"), "bench model --help");
     snprintf(cmd, sizeof cmd, "./subq bench model --device cpu --models gdn --depth 1 --width 16 --heads 2 --vocab 11 "
                               "--B 1 --T 24 --steps 1 --decode 1,2 --json %s", json);

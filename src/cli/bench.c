@@ -15,7 +15,7 @@
 typedef struct {
     sq_dims d;
     int chunk, threads, reps;
-    const char *ops, *json, *device;
+    const char *ops, *json, *device, *dtype;
     unsigned long long seed;
     int shape_given;
 } bench_cfg;
@@ -39,6 +39,7 @@ static void bench_usage(FILE *f)
             "  --reps N        timed repetitions per measurement, median reported (default 3)\n"
             "  --seed N        input seed (default 1)\n"
             "  --device cpu|cuda  where to run (default cpu); cuda times the operators built on the GPU\n"
+            "  --dtype f32|bf16   cuda: float32 tensors (default) or bf16 inputs and outputs (cuda_bf16.h)\n"
             "                  (float32), checks them against the CPU and measures the GPU's ceilings\n"
             "  --json FILE     also write the results as a JSON array\n"
             "  -h, --help      this text\n"
@@ -154,7 +155,7 @@ static int select_ops(const char *list, const bench_op **sel)
 static int parse_bench_args(int argc, char **argv, bench_cfg *c)
 {
     static const char *flags[] = {"--ops", "--B", "--T", "--H", "--K", "--V", "--chunk", "--threads", "--reps",
-                                  "--seed", "--device", "--json", "--help", "-h", "--help-flops", NULL};
+                                  "--seed", "--device", "--dtype", "--json", "--help", "-h", "--help-flops", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -176,6 +177,7 @@ static int parse_bench_args(int argc, char **argv, bench_cfg *c)
         if (!strcmp(a, "--ops")) c->ops = v;
         else if (!strcmp(a, "--json")) c->json = v;
         else if (!strcmp(a, "--device")) c->device = v;
+        else if (!strcmp(a, "--dtype")) c->dtype = v;
         else if (!strcmp(a, "--B")) ok = args_int(a, v, 1, 1 << 20, &c->d.B);
         else if (!strcmp(a, "--T")) ok = args_int(a, v, 1, 1 << 24, &c->d.T);
         else if (!strcmp(a, "--H")) ok = args_int(a, v, 1, 1 << 16, &c->d.H);
@@ -193,6 +195,14 @@ static int parse_bench_args(int argc, char **argv, bench_cfg *c)
     }
     if (strcmp(c->device, "cpu") != 0 && strcmp(c->device, "cuda") != 0) {
         fprintf(stderr, "subq bench ops: unknown --device '%s'; choose cpu or cuda\n", c->device);
+        return -1;
+    }
+    if (strcmp(c->dtype, "f32") != 0 && strcmp(c->dtype, "bf16") != 0) {
+        fprintf(stderr, "subq bench ops: unknown --dtype '%s'; choose f32 or bf16\n", c->dtype);
+        return -1;
+    }
+    if (!strcmp(c->dtype, "bf16") && strcmp(c->device, "cuda") != 0) {
+        fprintf(stderr, "subq bench ops: --dtype bf16 runs on the GPU only; add --device cuda\n");
         return -1;
     }
     return 0;
@@ -229,14 +239,14 @@ static void write_json(FILE *f, const bench_row *rows, int n, const char *device
 
 static int bench_ops_main(int argc, char **argv)
 {
-    bench_cfg c = {{4, 2048, 4, 64, 64}, 64, 0, 3, NULL, NULL, "cpu", 1, 0};
+    bench_cfg c = {{4, 2048, 4, 64, 64}, 64, 0, 3, NULL, NULL, "cpu", "f32", 1, 0};
     if (parse_bench_args(argc, argv, &c)) return 2;
     const bench_op *sel[32];
     int nsel = select_ops(c.ops, sel);
     if (nsel < 0) return 2;
     if (!strcmp(c.device, "cuda")) {
         bench_gpu_cfg g = {c.shape_given ? c.d : (sq_dims){4, 4096, 16, 128, 128}, c.chunk, c.reps, c.ops, c.json,
-                           c.seed};
+                           c.seed, !strcmp(c.dtype, "bf16")};
         return bench_ops_gpu(&g);
     }
     sq_set_threads(c.threads);

@@ -11,6 +11,7 @@ typedef struct {
     int chunk, reps;
     const char *ops, *json; /* NULL: all / none */
     unsigned long long seed;
+    int bf16; /* the operators' bf16 entry points (bf16 q, k, v, out and their gradients) */
 } bench_gpu_cfg;
 
 /* Prints the table (and writes the JSON); returns the exit status. */

@@ -44,7 +44,8 @@ static void bm_usage(FILE *f)
                "  --chunk N          operators' chunk length (default 64)\n"
                "  --decode LIST      decoding batch sizes (default 1,8,64)\n"
                "  --device cpu|cuda  where to run (default cuda)\n"
-               "  --math f32|tf32    cuda: the layers' matrix products in float32 (default) or TF32\n"
+               "  --math f32|tf32|bf16  cuda: the layers' matrix products in float32 (default), TF32 or bf16\n"
+               "                     (bf16 also runs attention on the bf16 tensor-core kernel)\n"
                "  --json FILE        also write one object per model\n"
                "  -h, --help         this text\n");
 }
@@ -297,7 +298,9 @@ int bench_model_main(int argc, char **argv)
     printf("subq bench model: depth %d, width %d, %d heads, vocab %d, B=%d T=%d | %s\n", c.depth, c.D, c.H, c.vocab,
            c.B, c.T, dev);
     printf("GEMM rates (same run): float32 %.1f TFLOP/s, bf16 %.1f TFLOP/s; the models compute in float32%s\n\n",
-           g32, g16, !strcmp(c.math, "tf32") ? ", their layers' products on the TF32 tensor cores" : "");
+           g32, g16, !strcmp(c.math, "tf32")   ? ", their layers' products on the TF32 tensor cores"
+           : !strcmp(c.math, "bf16") ? ", their layers' products and attention on the bf16 tensor cores"
+                                     : "");
     printf("%-14s %9s %10s %9s %9s %9s %8s %8s %8s %9s %9s %8s", "model", "params", "tokens/s", "fwd_ms", "bwd_ms",
            "optim_ms", "ops_ms", "mm_ms", "rest_ms", "TFLOP/s", "MFU f32", "bf16");
     for (int i = 0; i < c.ndecode; i++) printf("   dec B=%-3d", c.decode[i]);

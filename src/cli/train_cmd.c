@@ -43,7 +43,9 @@ static const char *const train_help =
     "  --eval-n N         sequences per evaluation length (default 256)\n"
     "  --threads N        OpenMP and BLAS threads (default: all cores)\n"
     "  --device cpu|cuda  where the model computes (default cpu); cuda needs a build with nvcc and a GPU\n"
-    "  --math f32|tf32    cuda: the layers' matrix products in float32 (default) or on the TF32 tensor cores\n"
+    "  --math f32|tf32|bf16  cuda: the layers' matrix products in float32 (default), or on the TF32 or bf16\n"
+    "                     tensor cores (bf16 also runs attention on the bf16 tensor-core kernel); weights,\n"
+    "                     activations and AdamW stay float32\n"
     "  --log-every N      progress line every N steps (default 50)\n";
 
 static void usage_train(FILE *f)
@@ -89,7 +91,7 @@ static void usage_eval(FILE *f)
                "  --json FILE        write {task, model, params, accuracy: {length: value}}\n"
                "  --threads N        threads (default: all cores)\n"
                "  --device cpu|cuda  where the model computes (default cpu)\n"
-               "  --math f32|tf32    cuda: the layers' matrix products in float32 (default) or TF32\n"
+               "  --math f32|tf32|bf16  cuda: the layers' matrix products in float32 (default), TF32 or bf16\n"
                "  -h, --help         this text\n");
 }
 
@@ -215,6 +217,7 @@ int run_resolve_device(const char *cmd, run_opts *o, char *desc, size_t n)
 {
     o->be = cli_set_math(o->math, o->device) ? NULL : cli_backend(o->device, desc, n);
     if (o->be && !strcmp(o->math, "tf32") && strlen(desc) + 40 < n) strcat(desc, ", TF32 layer products");
+    if (o->be && !strcmp(o->math, "bf16") && strlen(desc) + 60 < n) strcat(desc, ", bf16 layer products and attention");
     if (o->be) return 0;
     fprintf(stderr, "%s: %s\n", cmd, sq_last_error());
     return 2;

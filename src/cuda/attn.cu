@@ -511,10 +511,11 @@ static int launch(const char *op, const attn_args &a, int which)
 }
 
 /* The CPU operator's checks, and the GPU's head-size limit. */
-static int check_args(const char *op, sq_dims d, const sq_attn_opts *o, const float *q, const float *k,
-                      const float *v, const sq_attn_cache *c0)
+int cu_attn_check_args(const char *op, sq_dims d, const sq_attn_opts *o, const void *q, const void *k,
+                       const void *v, const sq_attn_cache *c0)
 {
-    int rc = sq_attn_check_args(op, d, o, q, k, v, c0);
+    /* the CPU's checks read the tensors' pointers only (NULL or not), whatever their element type */
+    int rc = sq_attn_check_args(op, d, o, (const float *)q, (const float *)k, (const float *)v, c0);
     if (!rc && (d.K > MAXD || d.V > MAXD))
         rc = sq_fail(SQ_EINVAL, "%s: head sizes up to %d on the GPU, got K=%d V=%d", op, MAXD, d.K, d.V);
     return rc;
@@ -535,9 +536,8 @@ static attn_args make_args(sq_dims d, const float *q, const float *k, const floa
 
 static unsigned grid_for(size_t n) { return (unsigned)(n / 256 + 1 < 4096 ? n / 256 + 1 : 4096); }
 
-/* cache1 = cache0's P positions (copied unless it is the same buffer) followed by k, v. */
-static int append(const char *op, sq_dims d, const float *k, const float *v, const sq_attn_cache *c0,
-                  sq_attn_cache *c1)
+/* cache1's first P positions = cache0's (copied unless it is the same buffer). */
+int cu_attn_copy_prefix(const char *op, sq_dims d, const sq_attn_cache *c0, sq_attn_cache *c1)
 {
     int P = c0 ? c0->len : 0, rc = SQ_OK;
     size_t BH = (size_t)d.B * d.H, fs = sizeof(float);
@@ -547,8 +547,16 @@ static int append(const char *op, sq_dims d, const float *k, const float *v, con
     if (!rc && P > 0 && c1->v != c0->v)
         rc = cu_check(op, cudaMemcpy2DAsync(c1->v, (size_t)c1->cap * d.V * fs, c0->v, (size_t)c0->cap * d.V * fs,
                                             (size_t)P * d.V * fs, BH, cudaMemcpyDeviceToDevice));
+    return rc;
+}
+
+/* cache1 = cache0's P positions followed by k, v. */
+static int append(const char *op, sq_dims d, const float *k, const float *v, const sq_attn_cache *c0,
+                  sq_attn_cache *c1)
+{
+    int P = c0 ? c0->len : 0, rc = cu_attn_copy_prefix(op, d, c0, c1);
     if (rc) return rc;
-    size_t nk = BH * d.T * d.K, nv = BH * d.T * d.V;
+    size_t BH = (size_t)d.B * d.H, nk = BH * d.T * d.K, nv = BH * d.T * d.V;
     append_kernel<<<grid_for(nk), 256>>>(k, c1->k, d.B, d.T, d.H, d.K, P, c1->cap);
     append_kernel<<<grid_for(nv), 256>>>(v, c1->v, d.B, d.T, d.H, d.V, P, c1->cap);
     if ((rc = cu_check(op, cudaGetLastError()))) return rc;
@@ -572,7 +580,7 @@ extern "C" int sq_cuda_attn_fwd(sq_dims d, const sq_attn_opts *o, const float *q
     sq_attn_opts def = sq_attn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "out", out))) return rc;
+    if ((rc = cu_attn_check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "out", out))) return rc;
     if ((rc = sq_attn_check_cache1(op, d, cache0, cache1))) return rc;
     attn_args a = make_args(d, q, k, v, cache0);
     a.out = out;
@@ -588,7 +596,7 @@ extern "C" int sq_cuda_attn_bwd(sq_dims d, const sq_attn_opts *o, const float *q
     sq_attn_opts def = sq_attn_defaults();
     if (!o) o = &def;
     int rc;
-    if ((rc = check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "dout", dout)) ||
+    if ((rc = cu_attn_check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "dout", dout)) ||
         (rc = sq_check_ptr(op, "dq", dq)) || (rc = sq_check_ptr(op, "dk", dk)) || (rc = sq_check_ptr(op, "dv", dv)))
         return rc;
     int P = cache0 ? cache0->len : 0;
@@ -623,7 +631,7 @@ extern "C" int sq_cuda_attn_step(sq_dims d, const sq_attn_opts *o, const float *
     int rc;
     if ((rc = sq_check_ptr(op, "cache", cache))) return rc;
     if (d.T != 1) return sq_fail(SQ_EINVAL, "%s: one token at a time (T must be 1, got %d)", op, d.T);
-    if ((rc = check_args(op, d, o, q, k, v, cache)) || (rc = sq_check_ptr(op, "out", out))) return rc;
+    if ((rc = cu_attn_check_args(op, d, o, q, k, v, cache)) || (rc = sq_check_ptr(op, "out", out))) return rc;
     if (!cache->k || !cache->v || cache->len >= cache->cap)
         return sq_fail(SQ_EINVAL, "%s: the cache is full or has no buffers (len %d, cap %d); allocate a larger one",
                        op, cache->len, cache->cap);

@@ -27,6 +27,7 @@ extern "C" {
 #include "../ops/ssd.h"
 #include "../layers/backend.h"
 #include "cuda_layers.h"
+#include "cuda_bf16.h"
 
 /* SQ_OK when a CUDA device is usable; its description goes to name. */
 int sq_cuda_device(char *name, size_t n);
@@ -46,12 +47,16 @@ int sq_cuda_copy_rate(double *tb_per_s);
 int sq_cuda_gemm_rate(int bf16, int n, double *tflops);
 
 /* The layers' matrix products (linear fwd/bwd: the projections, the MLPs,
- * the LM head): SQ_CUDA_MATH_F32 (default: float32 on the CUDA cores) or
+ * the LM head): SQ_CUDA_MATH_F32 (default: float32 on the CUDA cores),
  * SQ_CUDA_MATH_TF32 (float32 in and out, products on the tensor cores with
- * inputs rounded to TF32's 10-bit mantissa, as PyTorch's allow_tf32). The
- * operators' internal products stay float32 in either mode (their
- * normalisers and decays need it). Process-wide. */
-enum { SQ_CUDA_MATH_F32 = 0, SQ_CUDA_MATH_TF32 = 1 };
+ * inputs rounded to TF32's 10-bit mantissa, as PyTorch's allow_tf32) or
+ * SQ_CUDA_MATH_BF16 (float32 in and out, inputs rounded to bf16 on the
+ * tensor cores, float32 accumulation: cuBLAS's COMPUTE_32F_FAST_16BF; and
+ * the model's causal attention through the bf16 tensor-core kernel of
+ * cuda_bf16.h, its q, k, v rounded to bf16). The other operators' products
+ * stay float32 in every mode (their normalisers and decays need it).
+ * Parameters, activations and optimizer state stay float32. Process-wide. */
+enum { SQ_CUDA_MATH_F32 = 0, SQ_CUDA_MATH_TF32 = 1, SQ_CUDA_MATH_BF16 = 2 };
 int sq_cuda_set_layer_math(int mode);
 
 /* Device floats of workspace for the scalar-gate operators (mLSTM,

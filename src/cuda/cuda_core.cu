@@ -85,12 +85,16 @@ static int g_layer_math = SQ_CUDA_MATH_F32;
 
 extern "C" int sq_cuda_set_layer_math(int mode)
 {
-    if (mode != SQ_CUDA_MATH_F32 && mode != SQ_CUDA_MATH_TF32)
-        return sq_fail(SQ_EINVAL, "cuda: the layers' math must be SQ_CUDA_MATH_F32 (0) or SQ_CUDA_MATH_TF32 (1), got %d",
+    if (mode != SQ_CUDA_MATH_F32 && mode != SQ_CUDA_MATH_TF32 && mode != SQ_CUDA_MATH_BF16)
+        return sq_fail(SQ_EINVAL,
+                       "cuda: the layers' math must be SQ_CUDA_MATH_F32 (0), SQ_CUDA_MATH_TF32 (1) or "
+                       "SQ_CUDA_MATH_BF16 (2), got %d",
                        mode);
     g_layer_math = mode;
     return SQ_OK;
 }
+
+int cu_layer_math(void) { return g_layer_math; }
 
 int cu_cublas_layers(const char *op, cublasHandle_t *h)
 {

@@ -34,11 +34,22 @@ int cu_cublas(const char *op, cublasHandle_t *h);
 int cu_gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha, const float *A, int lda,
                long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
                int batch);
-/* The handle of the layers' products, in the mode of sq_cuda_set_layer_math. */
+/* The handle of the layers' products, in the mode of sq_cuda_set_layer_math
+ * (for SQ_CUDA_MATH_BF16 the float32 one: the caller asks cublasGemmEx for
+ * bf16 compute), and that mode. */
 int cu_cublas_layers(const char *op, cublasHandle_t *h);
+int cu_layer_math(void);
 
 /* The SSD inputs' checks (pointers, groups, chunk) including A < 0 on
  * the device's copy of A (a download of H floats). */
 int cu_check_ssd_in(const char *op, sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in);
+
+/* Attention's argument checks on the GPU (the CPU operator's, with q, k, v
+ * of any element type, and head sizes up to 128), and the copy of cache0's
+ * positions into cache1 (nothing when they are the same buffer); shared by
+ * the float32 and the bf16 attention. */
+int cu_attn_check_args(const char *op, sq_dims d, const sq_attn_opts *o, const void *q, const void *k,
+                       const void *v, const sq_attn_cache *c0);
+int cu_attn_copy_prefix(const char *op, sq_dims d, const sq_attn_cache *c0, sq_attn_cache *c1);
 
 #endif

@@ -226,7 +226,11 @@ static int sgemm(const char *op, cublasOperation_t ta, cublasOperation_t tb, int
     float one = 1;
     int rc = cu_cublas_layers(op, &h);
     if (rc) return rc;
-    cublasStatus_t st = cublasSgemm(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc);
+    cublasStatus_t st =
+        cu_layer_math() == SQ_CUDA_MATH_BF16
+            ? cublasGemmEx(h, ta, tb, m, n, k, &one, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, &beta, C, CUDA_R_32F, ldc,
+                           CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT)
+            : cublasSgemm(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc);
     return st == CUBLAS_STATUS_SUCCESS ? SQ_OK : sq_fail(SQ_EINVAL, "%s: cuBLAS GEMM failed (status %d)", op, (int)st);
 }
 

@@ -313,6 +313,7 @@ int main(int argc, char **argv)
     cuda_test_gdn(small);
     cuda_test_slstm(small);
     cuda_test_attn(small);
+    cuda_test_bf16(small);
     cuda_test_layers(small);
     /* SUBQ_CUDA_NO_MODELS=1: the kernels only (racecheck is too slow for the whole-model group) */
     if (!getenv("SUBQ_CUDA_NO_MODELS")) cuda_test_train(small);

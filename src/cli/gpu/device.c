@@ -23,10 +23,13 @@ const sq_backend *cli_backend(const char *name, char *desc, size_t n)
 
 int cli_set_math(const char *math, const char *device)
 {
-    if (strcmp(math, "f32") != 0 && strcmp(math, "tf32") != 0)
-        return sq_fail(SQ_EINVAL, "unknown --math '%s'; choose f32 or tf32", math);
-    int tf32 = !strcmp(math, "tf32");
-    if (tf32 && strcmp(device, "cuda") != 0)
-        return sq_fail(SQ_EINVAL, "--math tf32 needs --device cuda (the CPU computes in float32)");
-    return sq_cuda_set_layer_math(tf32 ? SQ_CUDA_MATH_TF32 : SQ_CUDA_MATH_F32);
+    static const char *const names[] = {"f32", "tf32", "bf16"};
+    static const int modes[] = {SQ_CUDA_MATH_F32, SQ_CUDA_MATH_TF32, SQ_CUDA_MATH_BF16};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(math, names[i]) != 0) continue;
+        if (i > 0 && strcmp(device, "cuda") != 0)
+            return sq_fail(SQ_EINVAL, "--math %s needs --device cuda (the CPU computes in float32)", math);
+        return sq_cuda_set_layer_math(modes[i]);
+    }
+    return sq_fail(SQ_EINVAL, "unknown --math '%s'; choose f32, tf32 or bf16", math);
 }

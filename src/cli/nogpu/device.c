@@ -21,7 +21,7 @@ const sq_backend *cli_backend(const char *name, char *desc, size_t n)
 int cli_set_math(const char *math, const char *device)
 {
     if (!strcmp(math, "f32")) return SQ_OK;
-    if (!strcmp(math, "tf32"))
-        return sq_fail(SQ_EINVAL, "--math tf32 is for --device cuda, and this subq was built without CUDA");
-    return sq_fail(SQ_EINVAL, "unknown --math '%s'; choose f32 or tf32", math);
+    if (!strcmp(math, "tf32") || !strcmp(math, "bf16"))
+        return sq_fail(SQ_EINVAL, "--math %s is for --device cuda, and this subq was built without CUDA", math);
+    return sq_fail(SQ_EINVAL, "unknown --math '%s'; choose f32, tf32 or bf16", math);
 }
