@@ -15,6 +15,7 @@ PAIRS = [
     ("torch_sdpa_causal", "mlstm", 1.0, "target at T >= 16384"),
     ("torch_sdpa_causal", "ssd", 1.0, "target at T >= 16384"),
     ("torch_sdpa_causal", "gdn", 1.0, "target at T >= 16384"),
+    ("torch_sdpa_causal", "linattn", 1.0, "target at T >= 16384"),
     ("torch_sdpa_causal", "attn", 1.0, "subq's float32 attention against flash SDPA in bf16 (no target)"),
 ]
 
@@ -25,20 +26,26 @@ def main(d):
         peers.update(json.load(open(f)))
     print(f"\npeers: gpu {peers.get('gpu')}, torch {peers.get('torch')}, triton {peers.get('triton')}; "
           f"ceilings bf16 {peers.get('bf16_matmul_tflops', 0):.0f} TFLOP/s, copy {peers.get('copy_TBps', 0):.2f} TB/s")
-    print(f"{'shape':22} {'peer':24} {'subq':6} {'peer f+b':>9} {'subq f+b':>9} {'subq/peer':>9} {'target':>7}")
+    print(f"{'shape':22} {'peer':24} {'subq':11} {'peer f+b':>9} {'subq f+b':>9} {'subq/peer':>9} {'target':>7}")
     for f in sorted(glob.glob(os.path.join(d, "subq_*.json"))):
         shape = os.path.basename(f)[5:-5]
+        dtype = "f32"
+        if shape.startswith("bf16_"):  # subq_bf16_<shape>.json: `subq bench ops --dtype bf16`
+            shape, dtype = shape[5:], "bf16"
         subq = {r["op"]: r for r in json.load(open(f)) if "fwdbwd_ms" in r}
         for key, op, target, note in PAIRS:
             p = peers.get(f"{key}@{shape}")
             s = subq.get(op)
             if not p or "fwdbwd_ms" not in p or not s:
                 why = "not on the GPU in subq yet" if not s else (p or {}).get("error", "not measured")[:40]
-                print(f"{shape:22} {key:24} {op:6} ({why})")
+                print(f"{shape:22} {key:24} {op:6} {dtype:4} ({why})")
                 continue
             r = s["fwdbwd_ms"] / p["fwdbwd_ms"]
             met = "yes" if r <= target else "NO"
-            print(f"{shape:22} {key:24} {op:6} {p['fwdbwd_ms']:9.3f} {s['fwdbwd_ms']:9.3f} {r:9.2f} "
+            if op == "attn" and dtype == "bf16":
+                note = "subq's bf16 tensor-core attention against flash SDPA (no target)"
+            name = op if dtype == "f32" else op + "/bf16"
+            print(f"{shape:22} {key:24} {name:11} {p['fwdbwd_ms']:9.3f} {s['fwdbwd_ms']:9.3f} {r:9.2f} "
                   f"{'<=' + str(target):>7} {met}{'  (' + note + ')' if note else ''}")
 
 

@@ -51,6 +51,7 @@ typedef struct {
     float *lse, *D;       /* [B*H, T] */
     float *dkc, *dvc;     /* dcache0 */
     int capd;
+    int vec;              /* every tensor read is 16-byte aligned: rows of C % 8 == 0 load 16 bytes at a time */
 } ab_args;
 
 /* ---- tile loads: global rows (bf16, or the float32 cache) into bf16 shared memory ---- */
@@ -86,14 +87,15 @@ __device__ static uint32_t pack2(float lo, float hi)
 }
 
 /* Columns 8u .. 8u+7 of a source row as 8 bf16 (zero past the width C or
- * without a row). Rows start at multiples of C, so C % 8 == 0 allows 16-byte
- * loads (8 bf16, or two float4 of the cache); otherwise one at a time. */
-__device__ static uint4 eight(const bf16 *rb, const float *rf, int u, int C)
+ * without a row). Rows start at multiples of C, so with aligned tensors
+ * (vec) C % 8 == 0 allows 16-byte loads (8 bf16, or two float4 of the
+ * cache); otherwise one element at a time. */
+__device__ static uint4 eight(const bf16 *rb, const float *rf, int u, int C, int vec)
 {
     int c0 = 8 * u;
     if (c0 >= C || (!rb && !rf)) return make_uint4(0, 0, 0, 0);
-    if (C % 8 == 0 && rb) return *(const uint4 *)(rb + c0);
-    if (C % 8 == 0) {
+    if (vec && C % 8 == 0 && rb) return *(const uint4 *)(rb + c0);
+    if (vec && C % 8 == 0) {
         float4 f0 = *(const float4 *)(rf + c0), f1 = *(const float4 *)(rf + c0 + 4);
         return make_uint4(pack2(f0.x, f0.y), pack2(f0.z, f0.w), pack2(f1.x, f1.y), pack2(f1.z, f1.w));
     }
@@ -104,7 +106,28 @@ __device__ static uint4 eight(const bf16 *rb, const float *rf, int u, int C)
     return make_uint4(pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7]));
 }
 
-/* A 64-row tile s [TB][D+PADB]: row r from src(r); 16-byte pieces, threads over (row, piece). */
+/* 8 bf16 of a source row into shared memory at dst: an asynchronous 16-byte
+ * copy (cp.async) when the row is bf16 and the 8 are inside it; a plain
+ * store otherwise (zeros, a partial piece, the float32 cache converted). */
+__device__ static void put8(bf16 *dst, const bf16 *rb, const float *rf, int u, int C, int vec)
+{
+    if (vec && rb && C % 8 == 0 && 8 * u < C) {
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"((uint32_t)__cvta_generic_to_shared(dst)),
+                     "l"(rb + 8 * u));
+        return;
+    }
+    *(uint4 *)dst = eight(rb, rf, u, C, vec);
+}
+
+/* The copies issued so far form a group; wait until at most n groups are pending. */
+__device__ static void cp_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
+template <int n>
+__device__ static void cp_wait(void)
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(n));
+}
+
+/* A 64-row tile s [TB][D+PADB] of keys or values from position j0; 16-byte pieces, threads over (row, piece). */
 template <int D>
 __device__ static void load_keys(bf16 *s, const ab_args &a, int bh, int j0, int val)
 {
@@ -114,16 +137,17 @@ __device__ static void load_keys(bf16 *s, const ab_args &a, int bh, int j0, int 
         const float *rf;
         const bf16 *rb;
         kv_src(a, bh, j0 + r, val, &rf, &rb);
-        *(uint4 *)&s[r * (D + PADB) + 8 * u] = eight(rb, rf, u, C);
+        put8(&s[r * (D + PADB) + 8 * u], rb, rf, u, C, a.vec);
     }
 }
 
-template <int D>
+/* The same for R rows i0.. of x [B,T,H,C]. */
+template <int D, int R = TB>
 __device__ static void load_rows(bf16 *s, const ab_args &a, const bf16 *src, int bh, int i0, int C)
 {
-    for (int x = threadIdx.x; x < TB * (D / 8); x += NTH) {
+    for (int x = threadIdx.x; x < R * (D / 8); x += NTH) {
         int r = x / (D / 8), u = x % (D / 8);
-        *(uint4 *)&s[r * (D + PADB) + 8 * u] = eight(t_src(a, src, bh, i0 + r, C), NULL, u, C);
+        put8(&s[r * (D + PADB) + 8 * u], t_src(a, src, bh, i0 + r, C), NULL, u, C, a.vec);
     }
 }
 
@@ -181,39 +205,47 @@ __device__ static void c_to_a(uint32_t a[4], const float c0[4], const float c1[4
     a[3] = pack2(c1[2], c1[3]);
 }
 
-/* acc[n][·] = Σ_k A[r0..r0+15][k] Bt[8n..8n+7][k], k < KD (A, Bt [·][k] tiles). */
-template <int KD, int NN>
-__device__ static void tile_mma(float acc[NN][4], const bf16 *A, int pa, int r0, const bf16 *Bt, int pb)
+/* acc[mt][n][·] = Σ_k A[r0+16mt..+15][k] Bt[8n..8n+7][k], k < KD (A, Bt [·][k]
+ * tiles): MT row tiles of 16 share each B fragment (loaded once). */
+template <int KD, int NN, int MT>
+__device__ static void tile_mma(float acc[MT][NN][4], const bf16 *A, int pa, int r0, const bf16 *Bt, int pb)
 {
 #pragma unroll
-    for (int n = 0; n < NN; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int n = 0; n < NN; n++) acc[mt][n][0] = acc[mt][n][1] = acc[mt][n][2] = acc[mt][n][3] = 0.0f;
 #pragma unroll
     for (int k0 = 0; k0 < KD; k0 += 16) {
-        uint32_t a[4];
-        frag_a(a, A, pa, r0, k0);
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) frag_a(a[mt], A, pa, r0 + 16 * mt, k0);
 #pragma unroll
         for (int n = 0; n < NN; n++) {
             uint32_t b[2];
             frag_b(b, Bt, pb, 8 * n, k0);
-            mma(acc[n], a, b);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) mma(acc[mt][n], a[mt], b);
         }
     }
 }
 
-/* acc[n] += Σ_kk A_kk M[16kk..16kk+15][8n..8n+7]: A_kk from the C tiles c[2kk],
- * c[2kk+1] (NC of them, in registers), M a [k][n] tile of pitch pm. */
-template <int NC, int NN>
-__device__ static void regs_mma(float acc[NN][4], const float c[NC][4], const bf16 *M, int pm)
+/* acc[mt][n] += Σ_kk A_kk M[16kk..16kk+15][8n..8n+7]: A_kk from the C tiles
+ * c[mt][2kk], c[mt][2kk+1] (NC of them, in registers), M a [k][n] tile of
+ * pitch pm whose B fragments the MT row tiles share. */
+template <int NC, int NN, int MT>
+__device__ static void regs_mma(float acc[MT][NN][4], const float c[MT][NC][4], const bf16 *M, int pm)
 {
 #pragma unroll
     for (int kk = 0; kk < NC / 2; kk++) {
-        uint32_t a[4];
-        c_to_a(a, c[2 * kk], c[2 * kk + 1]);
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) c_to_a(a[mt], c[mt][2 * kk], c[mt][2 * kk + 1]);
 #pragma unroll
         for (int n = 0; n < NN; n++) {
             uint32_t b[2];
             frag_bt(b, M, pm, 8 * n, 16 * kk);
-            mma(acc[n], a, b);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) mma(acc[mt][n], a[mt], b);
         }
     }
 }
@@ -231,99 +263,133 @@ __device__ static float quad_sum(float x)
     return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
-/* Block id -> (head, first query), the longest (last) query tiles first. */
-__device__ static void query_tile(const ab_args &a, int *bh, int *i0)
+/* Block id -> (head, first query) for blocks of BM queries, the longest (last) first. */
+__device__ static void query_tile(const ab_args &a, int BM, int *bh, int *i0)
 {
-    int BH = a.B * a.H, nq = (a.T + TB - 1) / TB;
+    int BH = a.B * a.H, nq = (a.T + BM - 1) / BM;
     *bh = blockIdx.x % BH;
-    *i0 = (nq - 1 - (int)(blockIdx.x / BH)) * TB;
+    *i0 = (nq - 1 - (int)(blockIdx.x / BH)) * BM;
 }
 
 /* ---- forward ---- */
 
-/* o = O/l to out (bf16); or lse = m + log2 l and D = do·o (the backward's). */
-template <int DV>
-__device__ static void fwd_store(const ab_args &a, int bh, int i0, const float m[2], const float l[2],
-                                 const float o[DV / 8][4])
+/* Query rows of a forward block: MT tiles of 16 per warp (B fragments shared
+ * by MT mma), BM = 64 MT per block. 2, except at DK = 64, DV = 128, where the
+ * compiler's register allocation for 2 collapses (thousands of bytes spilled). */
+__host__ __device__ constexpr int fwd_mt(int DK, int DV) { return DK == 64 && DV == 128 ? 1 : 2; }
+
+/* o = O/l to out (bf16); or lse = m + log2 l and D = do·o (the backward's).
+ * Row tile mt of warp w starts at query i0 + 16 (MT w + mt). */
+template <int DV, int MT>
+__device__ static void fwd_store(const ab_args &a, int bh, int i0, const float m[MT][2], const float l[MT][2],
+                                 const float o[MT][DV / 8][4])
+{
+    int w = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4, b = bh / a.H, h = bh % a.H;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int i = i0 + 16 * (MT * w + mt) + g + 8 * half;
+            float L = quad_sum(l[mt][half]), inv = 1.0f / L, dsum = 0.0f;
+            if (i < a.T) {
+                size_t row = (((size_t)b * a.T + i) * a.H + h) * a.V;
+#pragma unroll
+                for (int n = 0; n < DV / 8; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        int col = 8 * n + 2 * t + e;
+                        float x = o[mt][n][2 * half + e] * inv;
+                        if (col < a.V) {
+                            if (a.out) a.out[row + col] = __float2bfloat16_rn(x);
+                            if (a.dout) dsum += __bfloat162float(a.dout[row + col]) * x;
+                        }
+                    }
+            }
+            dsum = quad_sum(dsum);
+            if (t == 0 && i < a.T) {
+                if (a.lse) a.lse[(size_t)bh * a.T + i] = m[mt][half] + log2f(L);
+                if (a.D) a.D[(size_t)bh * a.T + i] = dsum;
+            }
+        }
+}
+
+/* The online softmax of one key tile (keys j0..j0+63) for this lane's rows:
+ * s (raw scores) becomes P = 2^{qs s - m'}, m and l updated, o rescaled. */
+template <int DV, int MT>
+__device__ static void online_softmax(const ab_args &a, int i0, int j0, float s[MT][TB / 8][4], float m[MT][2],
+                                      float l[MT][2], float o[MT][DV / 8][4])
 {
     int w = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
 #pragma unroll
-    for (int half = 0; half < 2; half++) {
-        int i = i0 + 16 * w + g + 8 * half;
-        float L = quad_sum(l[half]), inv = 1.0f / L, dsum = 0.0f;
-        if (i < a.T) {
-            int b = bh / a.H, h = bh % a.H;
-            size_t row = (((size_t)b * a.T + i) * a.H + h) * a.V;
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int n = 0; n < DV / 8; n++)
+        for (int half = 0; half < 2; half++) {
+            int qpos = a.P + i0 + 16 * (MT * w + mt) + g + 8 * half;
+            float mx = m[mt][half];
+#pragma unroll
+            for (int n = 0; n < TB / 8; n++)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    int col = 8 * n + 2 * t + e;
-                    float x = o[n][2 * half + e] * inv;
-                    if (col < a.V) {
-                        if (a.out) a.out[row + col] = __float2bfloat16_rn(x);
-                        if (a.dout) dsum += __bfloat162float(a.dout[row + col]) * x;
-                    }
+                    float &x = s[mt][n][2 * half + e];
+                    x = j0 + 8 * n + 2 * t + e <= qpos ? x * a.qs : -INFINITY;
+                    mx = fmaxf(mx, x);
                 }
+            mx = quad_max(mx);
+            float ref = mx == -INFINITY ? 0.0f : mx, sc = exp2f(m[mt][half] - ref), ps = 0.0f;
+            m[mt][half] = mx;
+#pragma unroll
+            for (int n = 0; n < TB / 8; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    float p = exp2f(s[mt][n][2 * half + e] - ref);
+                    s[mt][n][2 * half + e] = p;
+                    ps += p;
+                }
+            l[mt][half] = l[mt][half] * sc + ps; /* this lane's columns; summed over the quad at the end */
+#pragma unroll
+            for (int n = 0; n < DV / 8; n++) o[mt][n][2 * half] *= sc, o[mt][n][2 * half + 1] *= sc;
         }
-        dsum = quad_sum(dsum);
-        if (t == 0 && i < a.T) {
-            if (a.lse) a.lse[(size_t)bh * a.T + i] = m[half] + log2f(L);
-            if (a.D) a.D[(size_t)bh * a.T + i] = dsum;
-        }
-    }
 }
 
 template <int DK, int DV>
 __global__ static void __launch_bounds__(NTH) fwd_kernel(ab_args a)
 {
+    enum { MT = fwd_mt(DK, DV), BM = NW * 16 * MT };
     extern __shared__ uint4 smem_u4[];
-    bf16 *Qs = (bf16 *)smem_u4, *Ks = Qs + TB * (DK + PADB), *Vs = Ks + TB * (DK + PADB);
-    int w = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4, bh, i0;
-    query_tile(a, &bh, &i0);
-    load_rows<DK>(Qs, a, a.q, bh, i0, a.K);
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, o[DV / 8][4];
+    /* Q (BM rows), then K and V twice: tile it+1 is copied in while tile it is used */
+    bf16 *Qs = (bf16 *)smem_u4, *Kb = Qs + BM * (DK + PADB), *Vb = Kb + 2 * TB * (DK + PADB);
+    int w = threadIdx.x / 32, bh, i0;
+    query_tile(a, BM, &bh, &i0);
+    float m[MT][2], l[MT][2], o[MT][DV / 8][4];
 #pragma unroll
-    for (int n = 0; n < DV / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-    int last = a.P + min(i0 + TB, a.T) - 1;
-    for (int j0 = 0; j0 <= last; j0 += TB) {
-        __syncthreads(); /* the previous tile's readers are done */
-        load_keys<DK>(Ks, a, bh, j0, 0);
-        load_keys<DV>(Vs, a, bh, j0, 1);
-        __syncthreads();
-        float s[TB / 8][4];
-        tile_mma<DK, TB / 8>(s, Qs, DK + PADB, 16 * w, Ks, DK + PADB);
-        /* online softmax over this tile, rows g (half 0) and g+8 (half 1) */
+    for (int mt = 0; mt < MT; mt++) {
+        m[mt][0] = m[mt][1] = -INFINITY;
+        l[mt][0] = l[mt][1] = 0.0f;
 #pragma unroll
-        for (int half = 0; half < 2; half++) {
-            int qpos = a.P + i0 + 16 * w + g + 8 * half;
-            float mx = m[half];
-#pragma unroll
-            for (int n = 0; n < TB / 8; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    float &x = s[n][2 * half + e];
-                    x = j0 + 8 * n + 2 * t + e <= qpos ? x * a.qs : -INFINITY;
-                    mx = fmaxf(mx, x);
-                }
-            mx = quad_max(mx);
-            float ref = mx == -INFINITY ? 0.0f : mx, sc = exp2f(m[half] - ref), ps = 0.0f;
-            m[half] = mx;
-#pragma unroll
-            for (int n = 0; n < TB / 8; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    float p = exp2f(s[n][2 * half + e] - ref);
-                    s[n][2 * half + e] = p;
-                    ps += p;
-                }
-            l[half] = l[half] * sc + ps; /* this lane's columns; summed over the quad at the end */
-#pragma unroll
-            for (int n = 0; n < DV / 8; n++) o[n][2 * half] *= sc, o[n][2 * half + 1] *= sc;
-        }
-        regs_mma<TB / 8, DV / 8>(o, s, Vs, DV + PADB); /* O += P V */
+        for (int n = 0; n < DV / 8; n++) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.0f;
     }
-    fwd_store<DV>(a, bh, i0, m, l, o);
+    int last = a.P + min(i0 + BM, a.T) - 1, ntiles = last / TB + 1;
+    load_rows<DK, BM>(Qs, a, a.q, bh, i0, a.K);
+    load_keys<DK>(Kb, a, bh, 0, 0);
+    load_keys<DV>(Vb, a, bh, 0, 1);
+    cp_commit();
+    for (int it = 0; it < ntiles; it++) {
+        int j0 = it * TB;
+        if (it + 1 < ntiles) {
+            load_keys<DK>(Kb + (it + 1) % 2 * TB * (DK + PADB), a, bh, j0 + TB, 0);
+            load_keys<DV>(Vb + (it + 1) % 2 * TB * (DV + PADB), a, bh, j0 + TB, 1);
+        }
+        cp_commit();
+        cp_wait<1>(); /* tile it has arrived */
+        __syncthreads();
+        const bf16 *Ks = Kb + it % 2 * TB * (DK + PADB), *Vs = Vb + it % 2 * TB * (DV + PADB);
+        float s[MT][TB / 8][4];
+        tile_mma<DK, TB / 8, MT>(s, Qs, DK + PADB, 16 * MT * w, Ks, DK + PADB); /* S = Q Kᵀ */
+        online_softmax<DV, MT>(a, i0, j0, s, m, l, o);
+        regs_mma<TB / 8, DV / 8, MT>(o, s, Vs, DV + PADB); /* O += P V */
+        __syncthreads(); /* this buffer's readers are done before it is refilled */
+    }
+    fwd_store<DV, MT>(a, bh, i0, m, l, o);
 }
 
 /* ---- backward ---- */
@@ -332,13 +398,17 @@ template <int DK, int DV>
 __global__ static void __launch_bounds__(NTH) dq_kernel(ab_args a)
 {
     extern __shared__ uint4 smem_u4[];
-    bf16 *Qs = (bf16 *)smem_u4, *Os = Qs + TB * (DK + PADB), *Ks = Os + TB * (DV + PADB),
-         *Vs = Ks + TB * (DK + PADB);
+    /* Q and dO, then K and V twice (double-buffered as in the forward) */
+    bf16 *Qs = (bf16 *)smem_u4, *Os = Qs + TB * (DK + PADB), *Kb = Os + TB * (DV + PADB),
+         *Vb = Kb + 2 * TB * (DK + PADB);
     int w = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4, bh, i0;
-    query_tile(a, &bh, &i0);
+    query_tile(a, TB, &bh, &i0);
     load_rows<DK>(Qs, a, a.q, bh, i0, a.K);
     load_rows<DV>(Os, a, a.dout, bh, i0, a.V);
-    float lse[2], D[2], acc[DK / 8][4];
+    load_keys<DK>(Kb, a, bh, 0, 0);
+    load_keys<DV>(Vb, a, bh, 0, 1);
+    cp_commit();
+    float lse[2], D[2], acc[1][DK / 8][4];
 #pragma unroll
     for (int half = 0; half < 2; half++) {
         int i = i0 + 16 * w + g + 8 * half;
@@ -346,26 +416,32 @@ __global__ static void __launch_bounds__(NTH) dq_kernel(ab_args a)
         D[half] = i < a.T ? a.D[(size_t)bh * a.T + i] : 0.0f;
     }
 #pragma unroll
-    for (int n = 0; n < DK / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
-    int last = a.P + min(i0 + TB, a.T) - 1;
-    for (int j0 = 0; j0 <= last; j0 += TB) {
+    for (int n = 0; n < DK / 8; n++) acc[0][n][0] = acc[0][n][1] = acc[0][n][2] = acc[0][n][3] = 0.0f;
+    int last = a.P + min(i0 + TB, a.T) - 1, ntiles = last / TB + 1;
+    for (int it = 0; it < ntiles; it++) {
+        int j0 = it * TB;
+        if (it + 1 < ntiles) {
+            load_keys<DK>(Kb + (it + 1) % 2 * TB * (DK + PADB), a, bh, j0 + TB, 0);
+            load_keys<DV>(Vb + (it + 1) % 2 * TB * (DV + PADB), a, bh, j0 + TB, 1);
+        }
+        cp_commit();
+        cp_wait<1>();
         __syncthreads();
-        load_keys<DK>(Ks, a, bh, j0, 0);
-        load_keys<DV>(Vs, a, bh, j0, 1);
-        __syncthreads();
-        float s[TB / 8][4], dp[TB / 8][4];
-        tile_mma<DK, TB / 8>(s, Qs, DK + PADB, 16 * w, Ks, DK + PADB);  /* S = Q Kᵀ */
-        tile_mma<DV, TB / 8>(dp, Os, DV + PADB, 16 * w, Vs, DV + PADB); /* dP = dO Vᵀ */
+        const bf16 *Ks = Kb + it % 2 * TB * (DK + PADB), *Vs = Vb + it % 2 * TB * (DV + PADB);
+        float s[1][TB / 8][4], dp[1][TB / 8][4];
+        tile_mma<DK, TB / 8, 1>(s, Qs, DK + PADB, 16 * w, Ks, DK + PADB);  /* S = Q Kᵀ */
+        tile_mma<DV, TB / 8, 1>(dp, Os, DV + PADB, 16 * w, Vs, DV + PADB); /* dP = dO Vᵀ */
 #pragma unroll
         for (int n = 0; n < TB / 8; n++)
 #pragma unroll
             for (int x = 0; x < 4; x++) {
                 int half = x / 2, j = j0 + 8 * n + 2 * t + x % 2;
                 int vis = j <= a.P + i0 + 16 * w + g + 8 * half;
-                float p = vis ? exp2f(s[n][x] * a.qs - lse[half]) : 0.0f;
-                s[n][x] = p * (dp[n][x] - D[half]); /* dS */
+                float p = vis ? exp2f(s[0][n][x] * a.qs - lse[half]) : 0.0f;
+                s[0][n][x] = p * (dp[0][n][x] - D[half]); /* dS */
             }
-        regs_mma<TB / 8, DK / 8>(acc, s, Ks, DK + PADB); /* Σ dS K */
+        regs_mma<TB / 8, DK / 8, 1>(acc, s, Ks, DK + PADB); /* Σ dS K */
+        __syncthreads();
     }
     int b = bh / a.H, h = bh % a.H;
 #pragma unroll
@@ -378,8 +454,21 @@ __global__ static void __launch_bounds__(NTH) dq_kernel(ab_args a)
 #pragma unroll
             for (int e = 0; e < 2; e++) {
                 int col = 8 * n + 2 * t + e;
-                if (col < a.K) a.dq[row + col] = __float2bfloat16_rn(a.c * acc[n][2 * half + e]);
+                if (col < a.K) a.dq[row + col] = __float2bfloat16_rn(a.c * acc[0][n][2 * half + e]);
             }
+    }
+}
+
+/* Query tile i0 of the dkv kernel: Q and dO rows, and the rows' lse and D. */
+template <int DK, int DV>
+__device__ static void load_queries(const ab_args &a, int bh, int i0, bf16 *Qs, bf16 *Os, float *ls, float *Ds)
+{
+    load_rows<DK>(Qs, a, a.q, bh, i0, a.K);
+    load_rows<DV>(Os, a, a.dout, bh, i0, a.V);
+    if (threadIdx.x < TB) {
+        int i = i0 + threadIdx.x;
+        ls[threadIdx.x] = i < a.T ? a.lse[(size_t)bh * a.T + i] : 0.0f;
+        Ds[threadIdx.x] = i < a.T ? a.D[(size_t)bh * a.T + i] : 0.0f;
     }
 }
 
@@ -422,9 +511,10 @@ template <int DK, int DV>
 __global__ static void __launch_bounds__(NTH) dkv_kernel(ab_args a)
 {
     extern __shared__ uint4 smem_u4[];
-    bf16 *Ks = (bf16 *)smem_u4, *Vs = Ks + TB * (DK + PADB), *Qs = Vs + TB * (DV + PADB),
-         *Os = Qs + TB * (DK + PADB);
-    float *ls = (float *)(Os + TB * (DV + PADB)), *Ds = ls + TB;
+    /* K and V, then Q, dO and the rows' lse and D twice (double-buffered over the query tiles) */
+    bf16 *Ks = (bf16 *)smem_u4, *Vs = Ks + TB * (DK + PADB), *Qb = Vs + TB * (DV + PADB),
+         *Ob = Qb + 2 * TB * (DK + PADB);
+    float *lb = (float *)(Ob + 2 * TB * (DV + PADB)), *Db = lb + 2 * TB;
     int w = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4, BH = a.B * a.H;
     int bh = blockIdx.x % BH, j0 = (int)(blockIdx.x / BH) * TB;
     if (!a.dkc && j0 + TB <= a.P) return; /* cached keys whose gradient nobody wants (whole block) */
@@ -436,16 +526,19 @@ __global__ static void __launch_bounds__(NTH) dkv_kernel(ab_args a)
 #pragma unroll
     for (int n = 0; n < DV / 8; n++) av[n][0] = av[n][1] = av[n][2] = av[n][3] = 0.0f;
     /* query i sees key j iff P + i >= j: start at the tile holding i = j0 - P */
-    for (int i0 = max(0, j0 - a.P) / TB * TB; i0 < a.T; i0 += TB) {
+    int first = max(0, j0 - a.P) / TB * TB, ntiles = a.T > first ? (a.T - first + TB - 1) / TB : 0;
+    if (ntiles > 0) load_queries<DK, DV>(a, bh, first, Qb, Ob, lb, Db);
+    cp_commit();
+    for (int it = 0; it < ntiles; it++) {
+        int i0 = first + it * TB, nb = (it + 1) % 2;
+        if (it + 1 < ntiles)
+            load_queries<DK, DV>(a, bh, i0 + TB, Qb + nb * TB * (DK + PADB), Ob + nb * TB * (DV + PADB),
+                                 lb + nb * TB, Db + nb * TB);
+        cp_commit();
+        cp_wait<1>();
         __syncthreads();
-        load_rows<DK>(Qs, a, a.q, bh, i0, a.K);
-        load_rows<DV>(Os, a, a.dout, bh, i0, a.V);
-        if (threadIdx.x < TB) {
-            int i = i0 + threadIdx.x;
-            ls[threadIdx.x] = i < a.T ? a.lse[(size_t)bh * a.T + i] : 0.0f;
-            Ds[threadIdx.x] = i < a.T ? a.D[(size_t)bh * a.T + i] : 0.0f;
-        }
-        __syncthreads();
+        const bf16 *Qs = Qb + it % 2 * TB * (DK + PADB), *Os = Ob + it % 2 * TB * (DV + PADB);
+        const float *ls = lb + it % 2 * TB, *Ds = Db + it % 2 * TB;
         /* 16 queries at a time: Sᵀ, dPᵀ (this warp's keys × 16 queries), then one k-step of dV, dK */
 #pragma unroll 1
         for (int q0 = 0; q0 < TB; q0 += 16) {
@@ -493,6 +586,7 @@ __global__ static void __launch_bounds__(NTH) dkv_kernel(ab_args a)
                 mma(ak[n], fs, fb); /* dK += dSᵀ Q */
             }
         }
+        __syncthreads();
     }
     dkv_store<DK, DV>(a, bh, j0, ak, av);
 }
@@ -514,11 +608,13 @@ __global__ static void append_bf16_kernel(const bf16 *x, float *cache, int B, in
 
 enum { FWD, DQ, DKV };
 
+/* fwd: Q (64·fwd_mt rows), 2 K, 2 V; dq: Q, dO, 2 K, 2 V; dkv: K, V, 2 Q, 2 dO, 2×(lse, D). */
 static size_t smem_bytes(int which, int DK, int DV)
 {
     size_t qk = (size_t)TB * (DK + PADB), vv = (size_t)TB * (DV + PADB), e = sizeof(bf16);
-    if (which == FWD) return (2 * qk + vv) * e;
-    return (2 * qk + 2 * vv) * e + (which == DKV ? 2 * TB * sizeof(float) : 0);
+    if (which == FWD) return ((size_t)NW * 16 * fwd_mt(DK, DV) * (DK + PADB) + 2 * qk + 2 * vv) * e;
+    if (which == DQ) return (3 * qk + 3 * vv) * e;
+    return (3 * qk + 3 * vv) * e + 4 * TB * sizeof(float);
 }
 
 template <int DK, int DV>
@@ -526,7 +622,8 @@ static int launch_t(const char *op, const ab_args &a, int which)
 {
     void (*kern)(ab_args) = which == FWD ? fwd_kernel<DK, DV> : which == DQ ? dq_kernel<DK, DV> : dkv_kernel<DK, DV>;
     size_t bytes = smem_bytes(which, DK, DV);
-    size_t tiles = which == DKV ? ((size_t)a.P + a.T + TB - 1) / TB : ((size_t)a.T + TB - 1) / TB;
+    size_t rows = which == FWD ? (size_t)NW * 16 * fwd_mt(DK, DV) : TB; /* a block's queries (keys in dkv) */
+    size_t tiles = which == DKV ? ((size_t)a.P + a.T + TB - 1) / TB : ((size_t)a.T + rows - 1) / rows;
     size_t blocks = tiles * a.B * a.H;
     if (blocks > 0x7fffffffu) return sq_fail(SQ_EINVAL, "%s: %zu blocks are too many for one launch", op, blocks);
     int rc = cu_check(op, cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
@@ -541,6 +638,8 @@ static int launch(const char *op, const ab_args &a, int which)
     return a.V <= 64 ? launch_t<128, 64>(op, a, which) : launch_t<128, 128>(op, a, which);
 }
 
+static int aligned16(const void *p) { return (uintptr_t)p % 16 == 0; }
+
 static ab_args make_args(sq_dims d, const sq_bf16 *q, const sq_bf16 *k, const sq_bf16 *v, const sq_attn_cache *c0)
 {
     ab_args a = {};
@@ -552,6 +651,7 @@ static ab_args make_args(sq_dims d, const sq_bf16 *q, const sq_bf16 *k, const sq
     a.qs = LOG2E_B / sqrtf((float)d.K);
     a.c = 1.0f / sqrtf((float)d.K);
     a.q = (const bf16 *)q, a.k = (const bf16 *)k, a.v = (const bf16 *)v;
+    a.vec = aligned16(q) && aligned16(k) && aligned16(v) && aligned16(a.kc) && aligned16(a.vc);
     return a;
 }
 
@@ -608,6 +708,7 @@ extern "C" int sq_cuda_attn_bwd_bf16(sq_dims d, const sq_attn_opts *o, const sq_
     float *ws = work ? work : owned;
     ab_args a = make_args(d, q, k, v, cache0);
     a.dout = (const bf16 *)dout;
+    a.vec = a.vec && aligned16(dout);
     a.lse = ws;
     a.D = ws + cu_r64((size_t)d.B * d.H * d.T);
     a.dq = (bf16 *)dq, a.dk = (bf16 *)dk, a.dv = (bf16 *)dv;

@@ -205,7 +205,17 @@ static void check_refusals(void)
  * the difference is the GPU's internal rounding (P and dS to bf16) and the
  * outputs' bf16 rounding; bound 1e-2 as the issue sets. The cache stays
  * float32: cache1 must hold exactly cache0's rows and the widened k, v. */
-static void check_bf16(const acase *c)
+static sq_bf16 *to_device_bf16_at(const float *h, size_t n, int off, sq_bf16 **base)
+{
+    float *pad = sq_alloc_floats(n + off);
+    for (int i = 0; i < off; i++) pad[i] = 0;
+    memcpy(pad + off, h, n * sizeof(float));
+    *base = to_device_bf16(pad, n + off);
+    sq_free(pad);
+    return *base + off;
+}
+
+static void check_bf16(const acase *c, int off)
 {
     sq_dims d = c->d;
     int P = c->P, cap = P + d.T + 2;
@@ -222,15 +232,18 @@ static void check_bf16(const acase *c)
     sq_attn_cache c0 = {kc, vc, P, cap}, c1 = {k1, v1, 0, cap};
     th_expect_ok("cpu attn fwd", sq_attn_fwd(d, NULL, q, k, v, P ? &c0 : NULL, out, &c1, NULL));
 
-    sq_bf16 *gq = to_device_bf16(q, nk(d)), *gk = to_device_bf16(k, nk(d)), *gv = to_device_bf16(v, nv(d)),
-            *gdo = to_device_bf16(dout, nv(d)), *gout = device_poisoned_bf16(nv(d));
+    /* off > 0: q, k, v and dout start off elements past a 16-byte boundary (the element-wise loads) */
+    sq_bf16 *bq, *bk, *bv, *bdo;
+    sq_bf16 *gq = to_device_bf16_at(q, nk(d), off, &bq), *gk = to_device_bf16_at(k, nk(d), off, &bk),
+            *gv = to_device_bf16_at(v, nv(d), off, &bv), *gdo = to_device_bf16_at(dout, nv(d), off, &bdo),
+            *gout = device_poisoned_bf16(nv(d));
     float *gkc = to_device(kc, nck), *gvc = to_device(vc, ncv), *gk1 = device_poisoned(nck), *gv1 = device_poisoned(ncv);
     sq_attn_cache g0 = {gkc, gvc, P, cap}, g1 = {gk1, gv1, 0, cap};
     th_expect_ok("cuda attn fwd bf16", sq_cuda_attn_fwd_bf16(d, NULL, gq, gk, gv, P ? &g0 : NULL, gout, &g1, NULL));
     th_expect_ok("sync", sq_cuda_sync());
     char what[200];
-    snprintf(what, sizeof what, "attn bf16 B%d T%d H%d K%d V%d P%d scale %g: output", d.B, d.T, d.H, d.K, d.V, P,
-             c->scale);
+    snprintf(what, sizeof what, "attn bf16 B%d T%d H%d K%d V%d P%d scale %g%s: output", d.B, d.T, d.H, d.K, d.V, P,
+             c->scale, off ? " unaligned" : "");
     th_close(what, err_vs_bf16(gout, out, nv(d)), 1e-2);
     snprintf(what, sizeof what, "attn bf16 B%d T%d P%d: cache1 keys and values (exact)", d.B, d.T, P);
     th_close(what, fmax(cache_err(gk1, k1, d, cap, P + d.T, d.K), cache_err(gv1, v1, d, cap, P + d.T, d.V)), 1e-7);
@@ -253,8 +266,8 @@ static void check_bf16(const acase *c)
         th_expect_ok("sync", sq_cuda_sync());
         static const char *const names[5] = {"dq", "dk", "dv", "dcache0 k", "dcache0 v"};
         for (int i = 0; i < (P ? 5 : 3); i++) {
-            snprintf(what, sizeof what, "attn bf16 bwd B%d T%d H%d K%d V%d P%d scale %g: %s", d.B, d.T, d.H, d.K,
-                     d.V, P, c->scale, names[i]);
+            snprintf(what, sizeof what, "attn bf16 bwd B%d T%d H%d K%d V%d P%d scale %g%s: %s", d.B, d.T, d.H,
+                     d.K, d.V, P, c->scale, off ? " unaligned" : "", names[i]);
             double e = i < 3 ? err_vs_bf16(gd[i], ref[i], osz[i]) : err_vs(i == 3 ? gdk0 : gdv0, ref[i], osz[i]);
             /* one query, one key: dq = dk = 0 exactly */
             if (d.T == 1 && P == 0 && i < 2) {
@@ -270,7 +283,7 @@ static void check_bf16(const acase *c)
         for (int i = 0; i < 5; i++) sq_free(ref[i]);
         sq_cuda_free(gdk0), sq_cuda_free(gdv0), sq_cuda_free(work);
     }
-    void *dev[] = {gq, gk, gv, gdo, gout, gkc, gvc, gk1, gv1};
+    void *dev[] = {bq, bk, bv, bdo, gout, gkc, gvc, gk1, gv1};
     for (int i = 0; i < 9; i++) sq_cuda_free(dev[i]);
     for (int i = 0; i < 6; i++) sq_free(host[i]);
     sq_free(out), sq_free(k1), sq_free(v1);
@@ -301,5 +314,6 @@ void cuda_test_attn(int small)
         {{1, 2048, 2, 128, 128}, 300, 0, 1, 1},
     };
     for (size_t i = 0; i < sizeof bf / sizeof bf[0]; i++)
-        if (!small || bf[i].d.T <= 512) check_bf16(&bf[i]);
+        if (!small || bf[i].d.T <= 512) check_bf16(&bf[i], 0);
+    check_bf16(&bf[1], 3); /* K = V = 128 with a cache, tensors off alignment */
 }
