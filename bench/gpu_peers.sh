@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# subq's CUDA operators and the GPU peers (FLA gated delta rule and simple GLA, mamba's
+# subq's CUDA operators (float32 and bf16 entry points) and the GPU peers (FLA gated delta rule and simple GLA, mamba's
 # mamba_chunk_scan_combined, PyTorch SDPA) in one call on a GPU machine, at FLA's shapes, then
 # the ratios subq / peer. Run from anywhere on the GPU machine:
 #   bench/gpu_peers.sh [OUT_DIR]
@@ -20,6 +20,8 @@ for shape in 4,4096,16,128 8,2048,8,64 1,16384,16,128; do
     IFS=, read -r B T H D <<<"$shape"
     ./subq bench ops --device cuda --ops mlstm,ssd,gdn,attn --B "$B" --T "$T" --H "$H" --K "$D" --V "$D" \
         --json "$out/subq_B${B}_T${T}_H${H}_D${D}.json" | tail -n 8
+    ./subq bench ops --device cuda --dtype bf16 --ops mlstm,ssd,gdn,attn --B "$B" --T "$T" --H "$H" --K "$D" \
+        --V "$D" --json "$out/subq_bf16_B${B}_T${T}_H${H}_D${D}.json" | tail -n 8
 done
 for peer in ceil fla mamba attn; do
     echo "== peer $peer"

@@ -8,7 +8,7 @@
  *
  * Built: the five operators and linear attention (chunkwise or tiled
  * forward, backward, decode step) and the layers (cuda_layers.h), in
- * float32 (docs/cuda.md). */
+ * float32; bf16 entry points in cuda_bf16.h (docs/cuda.md). */
 #ifndef SUBQ_CUDA_H
 #define SUBQ_CUDA_H
 

@@ -168,14 +168,29 @@ static void check_losses_agree(const char *spec)
              spec, cpu[0], cpu[STEPS - 1], gpu[STEPS - 1], first + 1, self);
     th_close(what, rc ? INFINITY : worst_rel(gpu, cpu, STEPS), tol);
     if (!rc) {
-        /* evaluation with the state carried in pieces, on each device */
+        /* Evaluation with the state carried in pieces. The GPU-trained model on
+         * each device (the same parameters): to rounding, at most two of the 64
+         * answers flip. The two trained models: as close when their training
+         * agreed; when the CPU's own spread shows a chaotic trajectory (GDN on
+         * parity: 0.25) they are different models, reported and not compared. */
         const sq_task *t = sq_task_find("parity");
-        double acc_c = -1, acc_g = -2;
+        double acc_c = -1, acc_g = -2, acc_gc = -3;
+        sq_model mh = {0};
         th_expect_ok("cpu eval", sq_eval_accuracy(&mc, t, 300, 64, SQ_EVAL_SEED, 4096, &acc_c));
         th_expect_ok("gpu eval", sq_eval_accuracy(&mg, t, 300, 64, SQ_EVAL_SEED, 4096, &acc_g));
-        snprintf(what, sizeof what, "eval %s at length 300 (pieces of 256): GPU %.3f, CPU %.3f", spec, acc_g, acc_c);
-        /* the models differ as much as their loss curves did */
-        th_check(fabs(acc_g - acc_c) <= (self > 1e-3 ? 0.1 : 2.0 / 64 + 1e-9), "%s", what);
+        if (th_expect_ok("the GPU model's parameters to a CPU model",
+                         sq_model_to_host(&mg) || sq_model_build(&mh, &c.model))) {
+            memcpy(mh.ps.data, mg.ps.data, mg.ps.total * sizeof(float));
+            th_expect_ok("cpu eval of the GPU model", sq_eval_accuracy(&mh, t, 300, 64, SQ_EVAL_SEED, 4096, &acc_gc));
+        }
+        sq_model_free(&mh);
+        snprintf(what, sizeof what, "eval %s at length 300 (pieces of 256), the GPU-trained model: on the GPU %.3f, "
+                 "on the CPU %.3f", spec, acc_g, acc_gc);
+        th_check(fabs(acc_g - acc_gc) <= 2.0 / 64 + 1e-9, "%s", what);
+        snprintf(what, sizeof what, "eval %s at length 300: the GPU-trained model %.3f, the CPU-trained %.3f%s", spec,
+                 acc_g, acc_c, self > 1e-3 ? " (chaotic training: not compared)" : "");
+        if (self > 1e-3) printf("  note %s\n", what);
+        else th_check(fabs(acc_g - acc_c) <= 2.0 / 64 + 1e-9, "%s", what);
     }
     sq_model_free(&mc);
     sq_model_free(&mg);
