@@ -44,6 +44,8 @@ CUDA_TEST  = $(BUILD)/cuda-tests/test_cuda
 CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
 ifneq ($(NVCC),)
 CUDA_ALL = $(CUDA_TEST)
+# The CUDA entry points' argument checks need no GPU: part of `make test` when nvcc is found.
+CUDA_HOST_TEST = $(BUILD)/tests/test_cuda_host
 endif
 
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
@@ -81,7 +83,12 @@ subq: $(BUILD)/subq
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TREF_OBJ) $(LIB)
 	$(CC) $(LDFLAGS_ALL) $< $(TREF_OBJ) $(LIB) $(LDLIBS_ALL) -o $@
 
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(CUDA_HOST_TEST)
+
+$(BUILD)/tests/test_cuda_host: tests/cuda_host/test_cuda_host.c $(BUILD)/tests/harness.o $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(BUILD)/tests/harness.o $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) $(CUDA_LDLIBS) \
+	  -lstdc++ -o $@
 
 $(BUILD)/src/cuda/%.o: src/cuda/%.cu
 	@mkdir -p $(dir $@)

@@ -521,6 +521,21 @@ int cu_attn_check_args(const char *op, sq_dims d, const sq_attn_opts *o, const v
     return rc;
 }
 
+/* The backward's checks: the forward's, dout, dq, dk, dv given, and dcache0
+ * (when given and cache0 has positions) with buffers for them. */
+int cu_attn_check_bwd(const char *op, sq_dims d, const sq_attn_opts *o, const void *q, const void *k, const void *v,
+                      const sq_attn_cache *c0, const void *dout, const void *dq, const void *dk, const void *dv,
+                      const sq_attn_cache *dc0)
+{
+    int rc, P = c0 ? c0->len : 0;
+    if ((rc = cu_attn_check_args(op, d, o, q, k, v, c0)) || (rc = sq_check_ptr(op, "dout", dout)) ||
+        (rc = sq_check_ptr(op, "dq", dq)) || (rc = sq_check_ptr(op, "dk", dk)) || (rc = sq_check_ptr(op, "dv", dv)))
+        return rc;
+    if (dc0 && P > 0 && (!dc0->k || !dc0->v || dc0->cap < P))
+        return sq_fail(SQ_EINVAL, "%s: dcache0 needs buffers with cap >= %d", op, P);
+    return SQ_OK;
+}
+
 static attn_args make_args(sq_dims d, const float *q, const float *k, const float *v, const sq_attn_cache *c0)
 {
     attn_args a = {};
@@ -595,13 +610,8 @@ extern "C" int sq_cuda_attn_bwd(sq_dims d, const sq_attn_opts *o, const float *q
     const char *op = "cuda attn bwd";
     sq_attn_opts def = sq_attn_defaults();
     if (!o) o = &def;
-    int rc;
-    if ((rc = cu_attn_check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "dout", dout)) ||
-        (rc = sq_check_ptr(op, "dq", dq)) || (rc = sq_check_ptr(op, "dk", dk)) || (rc = sq_check_ptr(op, "dv", dv)))
-        return rc;
-    int P = cache0 ? cache0->len : 0;
-    if (dcache0 && P > 0 && (!dcache0->k || !dcache0->v || dcache0->cap < P))
-        return sq_fail(SQ_EINVAL, "%s: dcache0 needs buffers with cap >= %d", op, P);
+    int rc, P = cache0 ? cache0->len : 0;
+    if ((rc = cu_attn_check_bwd(op, d, o, q, k, v, cache0, dout, dq, dk, dv, dcache0))) return rc;
     float *owned = NULL;
     if (!work && (rc = sq_cuda_malloc(&owned, sq_cuda_attn_work_floats(d, o)))) return rc;
     float *ws = work ? work : owned;

@@ -696,13 +696,8 @@ extern "C" int sq_cuda_attn_bwd_bf16(sq_dims d, const sq_attn_opts *o, const sq_
     const char *op = "cuda attn bwd bf16";
     sq_attn_opts def = sq_attn_defaults();
     if (!o) o = &def;
-    int rc;
-    if ((rc = cu_attn_check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "dout", dout)) ||
-        (rc = sq_check_ptr(op, "dq", dq)) || (rc = sq_check_ptr(op, "dk", dk)) || (rc = sq_check_ptr(op, "dv", dv)))
-        return rc;
-    int P = cache0 ? cache0->len : 0;
-    if (dcache0 && P > 0 && (!dcache0->k || !dcache0->v || dcache0->cap < P))
-        return sq_fail(SQ_EINVAL, "%s: dcache0 needs buffers with cap >= %d", op, P);
+    int rc, P = cache0 ? cache0->len : 0;
+    if ((rc = cu_attn_check_bwd(op, d, o, q, k, v, cache0, dout, dq, dk, dv, dcache0))) return rc;
     float *owned = NULL;
     if (!work && (rc = sq_cuda_malloc(&owned, sq_cuda_attn_bf16_work_floats(d, o)))) return rc;
     float *ws = work ? work : owned;

@@ -55,6 +55,8 @@ static int cuda_attn_fwd(sq_dims d, const sq_attn_opts *o, const float *q, const
                          const sq_attn_cache *cache0, float *out, sq_attn_cache *cache1, float *work)
 {
     if (cu_layer_math() != SQ_CUDA_MATH_BF16) return sq_cuda_attn_fwd(d, o, q, k, v, cache0, out, cache1, work);
+    sq_attn_opts def = sq_attn_defaults();
+    if (!o) o = &def;
     int rc;
     if ((rc = cu_attn_check_args("cuda attn fwd (bf16 math)", d, o, q, k, v, cache0)) ||
         (rc = sq_check_ptr("cuda attn fwd (bf16 math)", "out", out)))
@@ -78,10 +80,10 @@ static int cuda_attn_bwd(sq_dims d, const sq_attn_opts *o, const float *q, const
     if (cu_layer_math() != SQ_CUDA_MATH_BF16)
         return sq_cuda_attn_bwd(d, o, q, k, v, cache0, dout, dq, dk, dv, dcache0, work);
     const char *op = "cuda attn bwd (bf16 math)";
+    sq_attn_opts def = sq_attn_defaults();
+    if (!o) o = &def;
     int rc;
-    if ((rc = cu_attn_check_args(op, d, o, q, k, v, cache0)) || (rc = sq_check_ptr(op, "dout", dout)) ||
-        (rc = sq_check_ptr(op, "dq", dq)) || (rc = sq_check_ptr(op, "dk", dk)) || (rc = sq_check_ptr(op, "dv", dv)))
-        return rc;
+    if ((rc = cu_attn_check_bwd(op, d, o, q, k, v, cache0, dout, dq, dk, dv, dcache0))) return rc;
     float *owned, *ws = attn_ws(d, o, work, &owned, &rc);
     if (rc) return rc;
     size_t nk = (size_t)d.B * d.T * d.H * d.K, nv = (size_t)d.B * d.T * d.H * d.V;

@@ -45,11 +45,15 @@ int cu_layer_math(void);
 int cu_check_ssd_in(const char *op, sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in);
 
 /* Attention's argument checks on the GPU (the CPU operator's, with q, k, v
- * of any element type, and head sizes up to 128), and the copy of cache0's
+ * of any element type, and head sizes up to 128; the backward's adds its
+ * gradients' pointers and dcache0's room), and the copy of cache0's
  * positions into cache1 (nothing when they are the same buffer); shared by
  * the float32 and the bf16 attention. */
 int cu_attn_check_args(const char *op, sq_dims d, const sq_attn_opts *o, const void *q, const void *k,
                        const void *v, const sq_attn_cache *c0);
+int cu_attn_check_bwd(const char *op, sq_dims d, const sq_attn_opts *o, const void *q, const void *k, const void *v,
+                      const sq_attn_cache *c0, const void *dout, const void *dq, const void *dk, const void *dv,
+                      const sq_attn_cache *dc0);
 int cu_attn_copy_prefix(const char *op, sq_dims d, const sq_attn_cache *c0, sq_attn_cache *c1);
 
 #endif
