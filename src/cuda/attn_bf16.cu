@@ -5,7 +5,7 @@
  * multiplied by qs = log2(e)/√K after the product, so every exponential is
  * an exp2f), with the products on mma.sync.m16n8k16 (bf16 × bf16, float32
  * accumulation):
- *   fwd  per (b, h, 64 queries): S = Q Kᵀ, online softmax, O += P V;
+ *   fwd  per (b, h, 64·fwd_mt queries): S = Q Kᵀ, online softmax, O += P V;
  *        in the backward it writes lse = m + log2 l and D_t = do_t·o_t.
  *   dq   per (b, h, 64 queries): P = 2^{qs S - lse}, dS = P ⊙ (dO Vᵀ - D),
  *        dQ = c dS K  (c = 1/√K).
@@ -15,7 +15,10 @@
  * m, l, lse, D and every accumulator are float32.
  *
  * Each block is 4 warps; warp w owns 16 rows (queries, or keys in dkv) of
- * the block's 64. Tiles are bf16 in shared memory, row-major as in global
+ * the block's 64, or in the forward fwd_mt tiles of 16 (so each B fragment
+ * feeds fwd_mt products). Key/value tiles (query tiles in dkv) are double
+ * buffered: cp.async copies tile i+1 while tile i is used. Tiles are bf16 in
+ * shared memory, row-major as in global
  * memory (rows padded by 8 bf16 so that ldmatrix's 8 row reads hit
  * different banks), loaded 16 bytes at a time; a tile contracted over its
  * rows (V in P V, K in dS K, dO and Q in dkv) gives its B fragments through
@@ -35,7 +38,7 @@
 #include "cuda.h"
 #include "cuda_internal.h"
 
-enum { TB = 64, NW = 4, NTH = NW * 32, PADB = 8, MAXDB = 128 };
+enum { TB = 64, NW = 4, NTH = NW * 32, PADB = 8 };
 #define LOG2E_B 1.4426950408889634f
 
 typedef __nv_bfloat16 bf16;
