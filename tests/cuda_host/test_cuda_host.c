@@ -154,8 +154,19 @@ static void check_table_and_math(void)
 
 static void check_layers(void)
 {
+    int32_t tok[4] = {0, 1, 2, 3};
     refused("linear fwd: N = 0", sq_cuda_linear_fwd(0, 4, 4, x, x, NULL, x), "sizes must be >= 1");
     refused("linear fwd: NULL W", sq_cuda_linear_fwd(2, 4, 4, x, NULL, NULL, x), "W is NULL");
+    refused("norm fwd: eps 0", sq_cuda_norm_fwd(2, 1, 4, 1, 0.0f, x, x, x, x, x, x), "eps must be > 0");
+    refused("norm fwd: center 2", sq_cuda_norm_fwd(2, 1, 4, 2, 1e-5f, x, x, x, x, x, x), "center must be 0 or 1");
+    refused("silu fwd: n = 0", sq_cuda_silu_fwd(0, x, x), "n must be >= 1");
+    refused("swiglu bwd: NULL dy", sq_cuda_swiglu_bwd(4, x, x, NULL, x, x), "is NULL");
+    refused("conv1d fwd: width 0", sq_cuda_conv1d_fwd(1, 4, 2, 0, x, x, NULL, NULL, x, NULL), "kernel width");
+    refused("embedding fwd: vocab 0", sq_cuda_embed_fwd(4, 0, 2, tok, x, x), "sizes must be >= 1");
+    refused("embedding bwd: NULL tokens", sq_cuda_embed_bwd(4, 8, 2, NULL, x, x), "tokens is NULL");
+    refused("rope fwd: odd head size", sq_cuda_rope_fwd(1, 4, 1, 3, 0, 10000.0f, x, x), "even head size");
+    refused("rope fwd: base 1", sq_cuda_rope_fwd(1, 4, 1, 4, 0, 1.0f, x, x), "base > 1");
+    refused("cross-entropy: V = 0", sq_cuda_xent_fwd_bwd(4, 0, x, tok, x, x, NULL), "sizes must be >= 1");
 }
 
 int main(int argc, char **argv)
