@@ -569,12 +569,18 @@ int bench_ops_gpu(const bench_gpu_cfg *cfg)
         printf("%-8s %10.3f %12.3f %10.2f %10.3f %8.1f%% %8.1f%% %12s %12.2e\n", name, w.f, w.fb, w.tf, w.tb,
                100 * w.tf / g32, 100 * w.tf / g16, step, w.err);
         fflush(stdout);
-        if (js)
-            fprintf(js, "\"fwd_ms\": %.4f, \"fwdbwd_ms\": %.4f, \"step_us\": %.3f, \"step_tokens_per_s\": %.1f, "
+        if (js) {
+            /* the step: null where it was not timed (bf16 mode) */
+            char su[32] = "null", stps[32] = "null";
+            if (w.step > 0) {
+                snprintf(su, sizeof su, "%.3f", w.step * 1e3);
+                snprintf(stps, sizeof stps, "%.1f", d.B / (w.step * 1e-3));
+            }
+            fprintf(js, "\"fwd_ms\": %.4f, \"fwdbwd_ms\": %.4f, \"step_us\": %s, \"step_tokens_per_s\": %s, "
                         "\"tflops_fwd\": %.4f, \"tbs_fwd\": %.4f, \"max_rel_err\": %.3e, \"copy_tbs\": %.3f, "
                         "\"gemm_f32_tflops\": %.2f, \"gemm_bf16_tflops\": %.2f}",
-                    w.f, w.fb, w.step * 1e3, w.step > 0 ? d.B / (w.step * 1e-3) : 0.0, w.tf, w.tb, w.err, copy, g32,
-                    g16);
+                    w.f, w.fb, su, stps, w.tf, w.tb, w.err, copy, g32, g16);
+        }
     }
     printf("\nrel_err_cpu: ‖gpu − cpu‖/‖cpu‖ of the forward on batch element 0; TFLOP/s from the FLOP counts of\n"
            "`subq bench ops --help-flops`; TB/s from the fewest bytes a forward moves; step_us: one decode step\n"
