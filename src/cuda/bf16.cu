@@ -5,8 +5,10 @@
  * half of a float32) into a float32 staging area, runs the float32
  * operator on the staging with the float32 arguments passed through as
  * they are, and rounds the operator's float32 output (or, in the backward,
- * the gradients of the bf16 tensors) to bf16, nearest even. So the result
- * is the float32 operator's on the bf16 values, plus one rounding.
+ * the gradients of the bf16 tensors) to bf16, nearest even. The float32
+ * operator's matrix products run on the TF32 tensor cores meanwhile
+ * (cu_op_tf32): the result is the float32 operator's on the bf16 values
+ * with 10-bit products, plus one rounding, well inside bf16's 1e-2.
  *
  * Workspace: the staging comes first, the float32 operator's workspace
  * after it:
@@ -24,6 +26,7 @@
 
 #include "cuda.h"
 #include "cuda_internal.h"
+#include "scalar_chunk.h"
 
 /* ---- conversions ---------------------------------------------------------- */
 
@@ -114,6 +117,7 @@ typedef struct {
     bf_shape s;
     bf_stage st;
     float *owned, *opwork;
+    int tf32_before; /* cu_op_tf32's setting before the call, restored at its end */
 } bf_call;
 
 static size_t stage_floats(const bf_shape *s, int bwd)
@@ -141,6 +145,13 @@ static int stage_release(const char *op, float *owned, int rc)
     return rc ? rc : e;
 }
 
+/* Ends a call: the products' mode restored, the staging released. */
+static int bf_finish(const char *op, bf_call *c, int rc)
+{
+    cu_op_tf32(c->tf32_before);
+    return stage_release(op, c->owned, rc);
+}
+
 /* Starts a call: places the staging (at the front of `work`, the float32
  * operator's workspace after it; or in an allocation of its own) and widens
  * the bf16 inputs src[0..3) and, in the backward, dout into it. */
@@ -157,21 +168,23 @@ static int bf_begin(const char *op, const bf_shape *s, int bwd, const sq_bf16 *c
     rc = SQ_OK;
     for (int i = 0; !rc && i < 3; i++) rc = widen(op, c->st.in[i], src[i], s->in[i]);
     if (!rc && bwd) rc = widen(op, c->st.out, dout, s->out);
-    return rc ? stage_release(op, c->owned, rc) : SQ_OK;
+    if (rc) return stage_release(op, c->owned, rc);
+    c->tf32_before = cu_op_tf32(1); /* the float32 operator's products on the TF32 tensor cores */
+    return SQ_OK;
 }
 
 /* Ends a forward: the float32 output rounded into out (when the operator's rc is SQ_OK). */
 static int bf_end_fwd(const char *op, bf_call *c, int rc, sq_bf16 *out)
 {
     if (!rc) rc = round_bf16(op, out, c->st.out, c->s.out);
-    return stage_release(op, c->owned, rc);
+    return bf_finish(op, c, rc);
 }
 
 /* Ends a backward: the inputs' float32 gradients rounded into grad[0..3). */
 static int bf_end_bwd(const char *op, bf_call *c, int rc, sq_bf16 *const grad[3])
 {
     for (int i = 0; !rc && i < 3; i++) rc = round_bf16(op, grad[i], c->st.grad[i], c->s.in[i]);
-    return stage_release(op, c->owned, rc);
+    return bf_finish(op, c, rc);
 }
 
 /* ---- shapes and checks ---------------------------------------------------- */
@@ -222,6 +235,15 @@ static int check_qkv(const char *op, sq_dims d, int chunk, const void *const p[3
 
 static const char *const qkv_grad_names[3] = {"g->dq", "g->dk", "g->dv"};
 
+static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+/* Whether a scalar-gate forward runs the fused tensor-core kernels: the
+ * shape (sq_cuda_scalar_fused_bf16) and 16-byte aligned q, k, v and out. */
+static int fused_fits(sq_dims d, int chunk, const void *q, const void *k, const void *v, const void *out)
+{
+    return sq_cuda_scalar_fused_bf16(d, chunk) && aligned16(q) && aligned16(k) && aligned16(v) && aligned16(out);
+}
+
 /* ---- mLSTM ------------------------------------------------------------------ */
 
 extern "C" size_t sq_cuda_mlstm_bf16_work_floats(sq_dims d, const sq_mlstm_opts *o)
@@ -243,6 +265,7 @@ extern "C" int sq_cuda_mlstm_fwd_bf16(sq_dims d, const sq_mlstm_opts *o, const s
     if ((rc = sq_check_ptr(op, "in", in))) return rc;
     const void *p[3] = {in->q, in->k, in->v};
     if ((rc = check_qkv(op, d, o->chunk, p)) || (rc = sq_check_ptr(op, "out", out))) return rc;
+    if (fused_fits(d, o->chunk, in->q, in->k, in->v, out)) return cu_mlstm_fwd_fused(d, o, in, s0, out, s1, work);
     const sq_bf16 *src[3] = {in->q, in->k, in->v};
     bf_shape s = qkv_shape(d);
     bf_call c;
@@ -296,6 +319,7 @@ extern "C" int sq_cuda_linattn_fwd_bf16(sq_dims d, const sq_linattn_opts *o, con
     const void *p[3] = {q, k, v};
     int rc;
     if ((rc = check_qkv(op, d, o->chunk, p)) || (rc = sq_check_ptr(op, "out", out))) return rc;
+    if (fused_fits(d, o->chunk, q, k, v, out)) return cu_linattn_fwd_fused(d, o, q, k, v, S0, out, S1, work);
     const sq_bf16 *src[3] = {q, k, v};
     bf_shape s = qkv_shape(d);
     bf_call c;
@@ -369,6 +393,7 @@ extern "C" int sq_cuda_ssd_fwd_bf16(sq_dims d, const sq_ssd_opts *o, const sq_ss
     if ((rc = sq_check_ptr(op, "in", in))) return rc;
     const void *p[3] = {in->x, in->Bm, in->Cm};
     if ((rc = check_ssd(op, d, o, ssd_names, p)) || (rc = sq_check_ptr(op, "y", y))) return rc;
+    if (fused_fits(d, o->chunk, in->Cm, in->Bm, in->x, y)) return cu_ssd_fwd_fused(d, o, in, S0, y, S1, work);
     const sq_bf16 *src[3] = {in->x, in->Bm, in->Cm};
     bf_shape s = ssd_shape(d, o->ngroups);
     bf_call c;

@@ -12,10 +12,20 @@
  *   attention   tensor cores (mma.sync m16n8k16, bf16 operands, float32
  *               accumulation); the scores' P and dS are rounded to bf16
  *               before they multiply V, dO, K and Q, as in FlashAttention.
+ *   mLSTM, linear attention, SSD forward, where sq_cuda_scalar_fused_bf16
+ *               holds (chunk 64, T >= 64, K % 8 == 0, K <= 128, V % 64 == 0)
+ *               and q, k, v, out are 16-byte aligned: fused chunkwise
+ *               kernels on the tensor cores (scalar_chunk_bf16.cu): a walk
+ *               over the chunks keeps the state in registers and stores
+ *               each chunk's incoming state in bf16; a kernel per chunk
+ *               computes the masked scores, Z V and the state's term. The
+ *               decays, the scores' mask and the normalizer are float32,
+ *               Z and the states are rounded to bf16 before they multiply.
  *   the others  the bf16 tensors are widened into a float32 staging area,
- *               the float32 operator runs, and the outputs are rounded to
- *               bf16: half the caller's memory, the float32 operator's time
- *               plus the conversions.
+ *               the float32 operator runs with its matrix products on the
+ *               TF32 tensor cores, and the outputs are rounded to bf16:
+ *               half the caller's memory, the float32 operator's time
+ *               (less the products') plus the conversions.
  *
  * Workspace: `work` NULL lets a call allocate its own; otherwise at least
  * sq_cuda_<op>_bf16_work_floats(d, o) floats (the float32 operator's
@@ -39,6 +49,11 @@ int sq_cuda_to_bf16(sq_bf16 *dst, const float *src, size_t n);   /* round to nea
 int sq_cuda_from_bf16(float *dst, const sq_bf16 *src, size_t n); /* exact */
 int sq_cuda_upload_bf16(sq_bf16 *dst, const sq_bf16 *src, size_t n);
 int sq_cuda_download_bf16(sq_bf16 *dst, const sq_bf16 *src, size_t n);
+
+/* 1 when the mLSTM, linear attention and SSD bf16 forwards at dims d and
+ * this chunk run the fused tensor-core kernels (given aligned tensors); 0
+ * when they take the staging path. */
+int sq_cuda_scalar_fused_bf16(sq_dims d, int chunk);
 
 /* ---- mLSTM: q, k [B,T,H,K], v, out [B,T,H,V] bf16; gates, states float32 ---- */
 typedef struct {

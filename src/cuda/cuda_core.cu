@@ -96,18 +96,32 @@ extern "C" int sq_cuda_set_layer_math(int mode)
 
 int cu_layer_math(void) { return g_layer_math; }
 
-int cu_cublas_layers(const char *op, cublasHandle_t *h)
+/* The handle whose float32 products run on the TF32 tensor cores, created on first use. */
+static int cublas_tf32(const char *op, cublasHandle_t *h)
 {
-    static cublasHandle_t f32, tf32;
+    static cublasHandle_t handle;
     static int ready;
     if (!ready) {
-        int rc = make_handle(op, &f32, CUBLAS_PEDANTIC_MATH);
-        if (!rc) rc = make_handle(op, &tf32, CUBLAS_TF32_TENSOR_OP_MATH);
+        int rc = make_handle(op, &handle, CUBLAS_TF32_TENSOR_OP_MATH);
         if (rc) return rc;
         ready = 1;
     }
-    *h = g_layer_math == SQ_CUDA_MATH_TF32 ? tf32 : f32;
+    *h = handle;
     return SQ_OK;
+}
+
+int cu_cublas_layers(const char *op, cublasHandle_t *h)
+{
+    return g_layer_math == SQ_CUDA_MATH_TF32 ? cublas_tf32(op, h) : cu_cublas(op, h);
+}
+
+static int g_op_tf32;
+
+int cu_op_tf32(int on)
+{
+    int prev = g_op_tf32;
+    g_op_tf32 = on;
+    return prev;
 }
 
 int cu_gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha, const float *A, int lda,
@@ -115,7 +129,7 @@ int cu_gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha
                int batch)
 {
     cublasHandle_t hd = NULL;
-    int rc = cu_cublas(op, &hd);
+    int rc = g_op_tf32 ? cublas_tf32(op, &hd) : cu_cublas(op, &hd);
     if (rc) return rc;
     cublasStatus_t st = cublasSgemmStridedBatched(hd, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                                   N, M, Kd, &alpha, B, ldb, sb, A, lda, sa, &beta, C, ldc, sc, batch);

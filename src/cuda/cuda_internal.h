@@ -34,6 +34,12 @@ int cu_cublas(const char *op, cublasHandle_t *h);
 int cu_gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha, const float *A, int lda,
                long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
                int batch);
+/* Whether cu_gemm_rm multiplies on the TF32 tensor cores (10-bit
+ * mantissas, float32 accumulation) instead of in float32: set on by the
+ * bf16 entry points around their float32 operator (their bound is 1e-2;
+ * the layers' math modes leave it alone). Returns the previous setting,
+ * which the caller restores. */
+int cu_op_tf32(int on);
 /* The handle of the layers' products, in the mode of sq_cuda_set_layer_math
  * (for SQ_CUDA_MATH_BF16 the float32 one: the caller asks cublasGemmEx for
  * bf16 compute), and that mode. */

@@ -24,44 +24,7 @@
 
 #include "cuda.h"
 #include "cuda_internal.h"
-
-typedef struct {
-    int B, T, H, K, V, L, nc, Tp;
-    float qscale;
-    int stabilize, normalize;
-    int gates; /* 0: λ = w = 0 (linear attention); 1: λ = logsigmoid(f̃) (or f̃), w = ĩ (mLSTM) */
-    int exp_forget;
-    const float *q, *k, *v, *ig, *fg;
-    const float *S0, *n0, *m0;
-    float *out, *S1, *n1, *m1;
-    int ssd, G;            /* Mamba-2 SSD with G groups sharing q = C and k = B */
-    const float *dt, *dt_bias, *A, *D;
-} sc_args;
-
-/* Device workspace, carved from one allocation. */
-typedef struct {
-    float *qt, *kt, *vt;   /* [BH, Tp, K|V] */
-    float *scaled;         /* [BH, Tp, K]: γ⊙K, then α⊙Q */
-    float *Z;              /* [BH, nc, L, L] */
-    float *O;              /* [BH, Tp, V] */
-    float *dS, *Sin;       /* [BH, nc, K, V] */
-    float *dn, *nin;       /* [BH, nc, K] */
-    double *F, *R, *M;     /* [BH, Tp]: F_j, r_j, m_j */
-    float *w, *alpha, *gamma, *rowZ; /* [BH, Tp]; rowZ becomes the divisor max(|N|, e^{-m}) */
-    double *mprev;         /* [BH, nc] */
-    float *beta;           /* [BH, nc] */
-    float *N;              /* [BH, Tp] the normalizer before max(|N|, e^{-m}) */
-    float *delta;          /* [BH, Tp] SSD's Δ_t (0 on padded steps) */
-    double *acc;           /* [3H] SSD's per-head gradient sums */
-    /* backward only */
-    float *dH, *dVt;       /* [BH, Tp, V] */
-    float *dQt, *dKt, *Rb; /* [BH, Tp, K] */
-    float *dN, *cs, *colE; /* [BH, Tp] */
-    double *dF;            /* [BH, Tp] */
-    float *Gm, *G;         /* [BH, nc, L, L] */
-    float *dSn, *dnn, *un; /* [BH, nc, K, V], [BH, nc, K] x2: the gradient w.r.t. each chunk's outgoing state */
-} sc_work;
-
+#include "scalar_chunk.h"
 
 static size_t work_floats(const sc_args *a, int bwd)
 {
@@ -180,33 +143,71 @@ __global__ static void step_gates(sc_args a, sc_work w)
     w.delta[i] = (float)delta;
 }
 
-/* One thread per (head, chunk): F_j = Σ_{r<=j} λ_r (in place over λ) and r_j. */
+/* Inclusive scans over the 32 lanes of a warp (shfl_up): sum, and max. */
+__device__ static double warp_scan_sum(double x)
+{
+    int lane = threadIdx.x % 32;
+    for (int o = 1; o < 32; o <<= 1) {
+        double y = __shfl_up_sync(0xffffffffu, x, o);
+        if (lane >= o) x += y;
+    }
+    return x;
+}
+
+__device__ static double warp_scan_max(double x)
+{
+    int lane = threadIdx.x % 32;
+    for (int o = 1; o < 32; o <<= 1) {
+        double y = __shfl_up_sync(0xffffffffu, x, o);
+        if (lane >= o) x = fmax(x, y);
+    }
+    return x;
+}
+
+/* One warp per (head, chunk), lanes over 32 steps at a time: F_j = Σ_{r<=j} λ_r
+ * (in place over λ) and r_j = max_{s<=j}(w_s - F_s). */
 __global__ static void chunk_gates(sc_args a, sc_work w)
 {
-    int id = blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= a.B * a.H * a.nc) return;
-    size_t o = (size_t)(id / a.nc) * a.Tp + (size_t)(id % a.nc) * a.L;
-    double F = 0, r = -INFINITY;
-    for (int j = 0; j < a.L; j++) {
-        F += w.F[o + j];
-        r = fmax(r, (double)w.w[o + j] - F);
-        w.F[o + j] = F;
-        w.R[o + j] = r;
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, id = gid / 32;
+    int lane = gid % 32;
+    if (id >= (size_t)a.B * a.H * a.nc) return;
+    size_t o = (id / a.nc) * a.Tp + (id % a.nc) * a.L;
+    double F = 0, r = -INFINITY; /* carried from the steps before this piece */
+    for (int j0 = 0; j0 < a.L; j0 += 32) {
+        int j = j0 + lane, in = j < a.L;
+        double Fj = F + warp_scan_sum(in ? w.F[o + j] : 0.0);
+        double rj = fmax(r, warp_scan_max(in ? (double)w.w[o + j] - Fj : -INFINITY));
+        if (in) w.F[o + j] = Fj, w.R[o + j] = rj;
+        F = __shfl_sync(0xffffffffu, Fj, 31);
+        r = __shfl_sync(0xffffffffu, rj, 31);
     }
 }
 
-/* Scan 1, one thread per head: the stabilizer entering each chunk. */
+/* Scan 1, one warp per head: the stabilizer entering each chunk. Chunk c maps
+ * m to max(m + a_c, b_c) (a_c = F_L, b_c = F_L + r_L: m' = F_L + max(m, r_L));
+ * these maps compose as (a, b) then (a2, b2) = (a + a2, max(b + a2, b2)), so
+ * the lanes scan 32 chunks at a time. */
 __global__ static void stabilizer_scan(sc_args a, sc_work w)
 {
-    int bh = blockIdx.x * blockDim.x + threadIdx.x;
-    if (bh >= a.B * a.H) return;
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, bh = gid / 32;
+    int lane = gid % 32;
+    if (bh >= (size_t)a.B * a.H) return;
     double m = (a.stabilize && a.m0) ? (double)a.m0[bh] : 0.0;
-    for (int c = 0; c < a.nc; c++) {
-        w.mprev[(size_t)bh * a.nc + c] = m;
-        size_t last = (size_t)bh * a.Tp + (size_t)c * a.L + a.L - 1;
-        if (a.stabilize) m = w.F[last] + fmax(m, w.R[last]);
+    for (int c0 = 0; c0 < a.nc; c0 += 32) {
+        int c = c0 + lane, in = c < a.nc;
+        size_t last = bh * a.Tp + (size_t)c * a.L + a.L - 1;
+        double ca = in && a.stabilize ? w.F[last] : 0.0, cb = in && a.stabilize ? w.F[last] + w.R[last] : -INFINITY;
+        for (int o = 1; o < 32; o <<= 1) { /* inclusive: the map of chunks c0..c */
+            double pa = __shfl_up_sync(0xffffffffu, ca, o), pb = __shfl_up_sync(0xffffffffu, cb, o);
+            if (lane >= o) cb = fmax(pb + ca, cb), ca = pa + ca;
+        }
+        double ea = __shfl_up_sync(0xffffffffu, ca, 1), eb = __shfl_up_sync(0xffffffffu, cb, 1); /* exclusive */
+        if (lane == 0) ea = 0.0, eb = -INFINITY;
+        if (in) w.mprev[bh * a.nc + c] = a.stabilize ? fmax(m + ea, eb) : 0.0;
+        double la = __shfl_sync(0xffffffffu, ca, 31), lb = __shfl_sync(0xffffffffu, cb, 31);
+        m = a.stabilize ? fmax(m + la, lb) : 0.0;
     }
-    if (a.m1) a.m1[bh] = (float)m;
+    if (lane == 0 && a.m1) a.m1[bh] = (float)m;
 }
 
 /* One thread per step: m_j, α_j, γ_j; β per chunk. */
@@ -348,6 +349,16 @@ static void set_chunks(sc_args *a)
     a->Tp = a->nc * a->L;
 }
 
+int cu_scalar_gates(const char *op, const sc_args *a, const sc_work &w)
+{
+    size_t rows = (size_t)a->B * a->H * a->Tp;
+    step_gates<<<blocks_for(rows), 256>>>(*a, w);
+    chunk_gates<<<blocks_for((size_t)a->B * a->H * a->nc * 32), 256>>>(*a, w);
+    stabilizer_scan<<<blocks_for((size_t)a->B * a->H * 32), 256>>>(*a, w);
+    chunk_factors<<<blocks_for(rows), 256>>>(*a, w);
+    return check_launch(op);
+}
+
 /* The forward's stages into w (allocated by the caller). */
 static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
 {
@@ -359,12 +370,8 @@ static int forward_stages(const char *op, const sc_args *a, const sc_work &w)
     to_heads<<<bt, 256>>>(a->q, w.qt, a->B, a->T, a->H, Hs, K, a->Tp);
     to_heads<<<bt, 256>>>(a->k, w.kt, a->B, a->T, a->H, Hs, K, a->Tp);
     to_heads<<<bt, 256>>>(a->v, w.vt, a->B, a->T, a->H, a->H, V, a->Tp);
-    step_gates<<<blocks_for(rows), 256>>>(*a, w);
-    chunk_gates<<<blocks_for(nbc), 256>>>(*a, w);
+    if ((rc = cu_scalar_gates(op, a, w))) return rc;
     if (a->ssd) scale_rows<<<blocks_for(rows * K), 256>>>(w.kt, w.delta, w.kt, rows, K); /* k = Δ B */
-    stabilizer_scan<<<blocks_for(BH), 256>>>(*a, w);
-    chunk_factors<<<blocks_for(rows), 256>>>(*a, w);
-    if ((rc = check_launch(op))) return rc;
     /* P = s Q Kᵀ per chunk, masked into Z */
     if ((rc = cu_gemm_rm(op, 0, 1, L, L, K, a->qscale, w.qt, K, sK, w.kt, K, sK, 0, w.Z, L, sLL, nbc))) return rc;
     mask_scores<<<blocks_for(rows * 32), 256>>>(*a, w);
@@ -746,18 +753,25 @@ extern "C" size_t sq_cuda_scalar_work_floats(sq_dims d, int chunk)
     return work_floats(&a, 1);
 }
 
-static int check_mlstm(const char *op, sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in,
-                       const sq_mlstm_state *s0)
+/* mLSTM's checks, with q, k, v of either element type. */
+static int check_mlstm_in(const char *op, sq_dims d, const sq_mlstm_opts *o, const void *q, const void *k,
+                          const void *v, const float *igate, const float *fgate, const sq_mlstm_state *s0)
 {
     int rc;
-    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_ptr(op, "in", in)) || (rc = sq_check_chunk(op, o->chunk)))
-        return rc;
-    if ((rc = sq_check_ptr(op, "q", in->q)) || (rc = sq_check_ptr(op, "k", in->k)) || (rc = sq_check_ptr(op, "v", in->v)) ||
-        (rc = sq_check_ptr(op, "igate", in->igate)) || (rc = sq_check_ptr(op, "fgate", in->fgate)))
+    if ((rc = sq_check_dims(op, d)) || (rc = sq_check_chunk(op, o->chunk))) return rc;
+    if ((rc = sq_check_ptr(op, "q", q)) || (rc = sq_check_ptr(op, "k", k)) || (rc = sq_check_ptr(op, "v", v)) ||
+        (rc = sq_check_ptr(op, "igate", igate)) || (rc = sq_check_ptr(op, "fgate", fgate)))
         return rc;
     if (s0 && (!s0->S || !s0->n || !s0->m))
         return sq_fail(SQ_EINVAL, "%s: s0 needs all of S, n and m (or pass NULL for the zero state)", op);
     return SQ_OK;
+}
+
+static int check_mlstm(const char *op, sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in,
+                       const sq_mlstm_state *s0)
+{
+    int rc = sq_check_ptr(op, "in", in);
+    return rc ? rc : check_mlstm_in(op, d, o, in->q, in->k, in->v, in->igate, in->fgate, s0);
 }
 
 extern "C" int sq_cuda_mlstm_fwd(sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in *in, const sq_mlstm_state *s0,
@@ -893,4 +907,54 @@ extern "C" int sq_cuda_ssd_bwd(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in 
     sc_grads g = {dy, dS1, NULL, gr->dCm, gr->dBm, gr->dx, NULL, NULL, dS0, NULL, NULL,
                   gr->ddt, gr->ddt_bias, gr->dA, gr->dD};
     return with_work(op, &a, work, 1, backward_stages, &g);
+}
+
+/* ---- the fused bf16 forward (scalar_chunk_bf16.cu) -------------------------- */
+
+extern "C" int sq_cuda_scalar_fused_bf16(sq_dims d, int chunk)
+{
+    return chunk == 64 && d.T >= 64 && d.K % 8 == 0 && d.K <= 128 && d.V % 64 == 0;
+}
+
+/* Runs the fused stages at chunk 64 (the workspace carved for it: T >= 64 keeps it inside the float32 one). */
+static int fused_forward(const char *op, sc_args *a, float *work)
+{
+    a->L = 64;
+    return with_work(op, a, work, 0, cu_scalar_fused_stages, NULL);
+}
+
+int cu_mlstm_fwd_fused(sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in_bf16 *in, const sq_mlstm_state *s0,
+                       sq_bf16 *out, sq_mlstm_state *s1, float *work)
+{
+    const char *op = "cuda mlstm fwd bf16";
+    int rc = check_mlstm_in(op, d, o, in->q, in->k, in->v, in->igate, in->fgate, s0);
+    if (rc) return rc;
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, 64, 0, 0, 1.0f / sqrtf((float)d.K), 1, 1, 1,
+                 o->exp_forget, NULL, NULL, NULL, in->igate, in->fgate,
+                 s0 ? s0->S : NULL, s0 ? s0->n : NULL, s0 ? s0->m : NULL, NULL,
+                 s1 ? s1->S : NULL, s1 ? s1->n : NULL, s1 ? s1->m : NULL};
+    a.qb = in->q, a.kb = in->k, a.vb = in->v, a.outb = out;
+    return fused_forward(op, &a, work);
+}
+
+int cu_linattn_fwd_fused(sq_dims d, const sq_linattn_opts *o, const sq_bf16 *q, const sq_bf16 *k, const sq_bf16 *v,
+                         const float *S0, sq_bf16 *out, float *S1, float *work)
+{
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, 64, 0, 0, 1.0f, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL,
+                 S0, NULL, NULL, NULL, S1, NULL, NULL};
+    a.qb = q, a.kb = k, a.vb = v, a.outb = out;
+    return fused_forward("cuda linattn fwd bf16", &a, work);
+}
+
+int cu_ssd_fwd_fused(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in_bf16 *in, const float *S0, sq_bf16 *y,
+                     float *S1, float *work)
+{
+    const char *op = "cuda ssd fwd bf16";
+    sq_ssd_in fin = {(const float *)in->x, (const float *)in->Bm, (const float *)in->Cm, in->dt, in->dt_bias, in->A, in->D};
+    int rc = cu_check_ssd_in(op, d, o, &fin); /* the bf16 pointers are only tested for NULL there */
+    if (rc) return rc;
+    sc_args a = ssd_args(d, o, &fin, S0, NULL, S1);
+    a.q = a.k = a.v = NULL;
+    a.qb = in->Cm, a.kb = in->Bm, a.vb = in->x, a.outb = y;
+    return fused_forward(op, &a, work);
 }

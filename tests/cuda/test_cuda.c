@@ -279,6 +279,12 @@ int main(int argc, char **argv)
     char name[256];
     if (!th_expect_ok("a CUDA device is present", sq_cuda_device(name, sizeof name))) return th_finish();
     printf("device %s\n", name);
+    /* SUBQ_CUDA_ONLY=bf16: the bf16 group alone (a quick sanitizer run of its kernels) */
+    const char *only = getenv("SUBQ_CUDA_ONLY");
+    if (only && strcmp(only, "bf16") == 0) {
+        cuda_test_bf16(getenv("SUBQ_CUDA_SMALL") != NULL);
+        return th_finish();
+    }
     const mlstm_case cases[] = {
         {{2, 200, 3, 16, 24}, 64, -3, 3, 0},   {{2, 200, 3, 16, 24}, 64, -3, 3, 1},
         {{1, 1, 1, 8, 8}, 64, -3, 3, 1},       {{1, 130, 2, 64, 64}, 64, -3, 3, 0},

@@ -90,7 +90,7 @@ static double abs_dot(const float *a, const float *b, size_t n)
 typedef struct {
     sq_dims d;
     int chunk;      /* mLSTM, linear attention, SSD, GDN */
-    int opt;        /* SSD: ngroups; GDN: qk_l2norm; sLSTM: exp_forget; else unused */
+    int opt;        /* SSD: ngroups; GDN: qk_l2norm; sLSTM: exp_forget; mLSTM: big gates (1, 2); else unused */
     int with_state; /* the initial state given (else NULL = zero state) */
     int with_ds1;   /* the final state's gradient given (else NULL) */
     int give_work;  /* the caller's workspace, poisoned with NaN (else NULL: the call allocates) */
@@ -104,9 +104,10 @@ static void bt_check_all(const char *op, const bt_case *c, const bt_tensor *r, c
     sq_dims d = c->d;
     for (int i = 0; i < n; i++) {
         char what[200];
-        snprintf(what, sizeof what, "%s bf16 B%d T%d H%d K%d V%d chunk %d opt %d%s%s%s: %s", op, d.B, d.T, d.H, d.K,
-                 d.V, c->chunk, c->opt, c->with_state ? " state" : "", c->with_ds1 ? " ds1" : "",
-                 c->give_work ? " work" : "", names[i]);
+        snprintf(what, sizeof what, "%s bf16 B%d T%d H%d K%d V%d chunk %d opt %d%s%s%s%s: %s", op, d.B, d.T, d.H,
+                 d.K, d.V, c->chunk, c->opt, c->with_state ? " state" : "", c->with_ds1 ? " ds1" : "",
+                 c->give_work ? " work" : "", sq_cuda_scalar_fused_bf16(d, c->chunk) ? " (fused fwd)" : "",
+                 names[i]);
         th_close(what, i == special ? bt_err_over_terms(&r[i], scale) : bt_err(&r[i]), bf_tol);
     }
 }
@@ -118,13 +119,16 @@ enum { MOUT, MS1, MN1, MM1, MDQ, MDK, MDV, MDIG, MDFG, MDS0, MDN0, MDM0, M_NRES 
 static const char *const m_names[M_NRES] = {"out", "final S", "final n", "final m", "dq",  "dk",
                                             "dv",  "digate",  "dfgate",  "dS0",     "dn0", "dm0"};
 
-/* Inputs as test_cuda.c's: ĩ ~ U(-3, 3), f̃ ~ U(0, 6). */
-static void mlstm_inputs(sq_dims d, bt_tensor *x, bt_tensor *r)
+/* Inputs as test_cuda.c's: ĩ ~ U(-3, 3), f̃ ~ U(0, 6); with big gates (the
+ * stabilizer's cases) 1: ĩ ~ U(5, 25), f̃ ~ U(-3, 3); 2: both ~ U(-30, 30). */
+static void mlstm_inputs(sq_dims d, int big_gates, bt_tensor *x, bt_tensor *r)
 {
     size_t nq = (size_t)d.B * d.T * d.H * d.K, nv = (size_t)d.B * d.T * d.H * d.V, ng = (size_t)d.B * d.T * d.H;
     size_t nS = (size_t)d.B * d.H * d.K * d.V, nn = (size_t)d.B * d.H * d.K, nm = (size_t)d.B * d.H;
     bt_in(&x[MQ], th_randn(nq, 1), nq, 1), bt_in(&x[MK], th_randn(nq, 1), nq, 1), bt_in(&x[MV], th_randn(nv, 1), nv, 1);
-    bt_in(&x[MIG], th_randu(ng, -3, 3), ng, 0), bt_in(&x[MFG], th_randu(ng, 0, 6), ng, 0);
+    const float ig[3][2] = {{-3, 3}, {5, 25}, {-30, 30}}, fg[3][2] = {{0, 6}, {-3, 3}, {-30, 30}};
+    bt_in(&x[MIG], th_randu(ng, ig[big_gates][0], ig[big_gates][1]), ng, 0);
+    bt_in(&x[MFG], th_randu(ng, fg[big_gates][0], fg[big_gates][1]), ng, 0);
     bt_in(&x[MS0], th_randn(nS, 0.3f), nS, 0), bt_in(&x[MN0], th_randu(nn, 0.1f, 1), nn, 0);
     bt_in(&x[MM0], th_randu(nm, -1, 1), nm, 0), bt_in(&x[MDOUT], th_randn(nv, 1), nv, 1);
     bt_in(&x[MDS1], th_randn(nS, 0.1f), nS, 0), bt_in(&x[MDN1], th_randn(nn, 0.1f), nn, 0);
@@ -136,7 +140,7 @@ static void check_mlstm(const bt_case *c)
 {
     sq_dims d = c->d;
     bt_tensor x[M_NIN], r[M_NRES];
-    mlstm_inputs(d, x, r);
+    mlstm_inputs(d, c->opt, x, r);
     sq_mlstm_opts o = {c->chunk, 0};
     sq_mlstm_in in = {x[MQ].h, x[MK].h, x[MV].h, x[MIG].h, x[MFG].h};
     sq_mlstm_state s0 = {x[MS0].h, x[MN0].h, x[MM0].h}, s1 = {r[MS1].h, r[MN1].h, r[MM1].h};
@@ -483,8 +487,14 @@ static void check_refusals(void)
 
 void cuda_test_bf16(int small)
 {
-    (void)small; /* every case here is short (T <= 200): the sanitizer runs take them all */
+    /* every case here is short (T <= 300) except the long stability pair, which the sanitizer
+     * runs (SUBQ_CUDA_SMALL=1) skip */
     check_conversions();
+    /* the cases below take both paths of the scalar-gate forwards */
+    sq_dims fused = {2, 200, 3, 64, 64}, staged = {2, 200, 3, 16, 24}, short_t = {1, 63, 1, 64, 64};
+    th_check(sq_cuda_scalar_fused_bf16(fused, 64) && !sq_cuda_scalar_fused_bf16(fused, 32) &&
+                 !sq_cuda_scalar_fused_bf16(staged, 64) && !sq_cuda_scalar_fused_bf16(short_t, 64),
+             "fused bf16 forward: taken at K = V = 64, chunk 64, T >= 64 only");
     /* d, chunk, opt, with_state, with_ds1, give_work. mLSTM's T = 1 cases start
      * from a given state: from the zero state one step's output is ±v wherever
      * |n̄·q| > e^{-m}, so dq, dk and dĩ are zero up to rounding there and a
@@ -494,13 +504,28 @@ void cuda_test_bf16(int small)
         {{1, 77, 1, 16, 40}, 32, 0, 0, 0, 0},  /* odd: T % chunk != 0, B = H = 1, K != V */
         {{2, 1, 2, 8, 8}, 64, 0, 1, 1, 1},     /* T = 1 */
         {{1, 1, 1, 8, 16}, 64, 0, 1, 0, 0},
+        /* the fused forward's shapes (sq_cuda_scalar_fused_bf16): two V tiles, K < 64, T = 64 */
+        {{2, 200, 3, 64, 64}, 64, 0, 1, 1, 1},
+        {{1, 130, 2, 128, 128}, 64, 1, 1, 0, 0}, /* big gates */
+        {{1, 64, 1, 40, 64}, 64, 1, 0, 0, 1},
+        {{1, 300, 2, 32, 48}, 64, 2, 0, 0, 0}, /* gates in ±30 */
+        {{1, 300, 2, 64, 64}, 64, 2, 1, 1, 0},
     };
     for (size_t i = 0; i < sizeof mlstm / sizeof mlstm[0]; i++) check_mlstm(&mlstm[i]);
+    /* T = 4096 with gates in ±30 (test_cuda.c's float32 stability case): the staging path's
+     * backward runs its products in TF32, the fused forward rounds Z and the states */
+    const bt_case mlstm_long[] = {
+        {{1, 4096, 2, 32, 48}, 64, 2, 0, 0, 0},
+        {{1, 4096, 2, 64, 64}, 64, 2, 1, 1, 1},
+    };
+    for (size_t i = 0; !small && i < sizeof mlstm_long / sizeof mlstm_long[0]; i++) check_mlstm(&mlstm_long[i]);
     const bt_case linattn[] = {
         {{2, 200, 3, 16, 24}, 64, 0, 1, 1, 1},
         {{1, 77, 1, 16, 40}, 32, 0, 0, 0, 0},
         {{2, 1, 2, 8, 8}, 64, 0, 1, 1, 1},
         {{1, 1, 1, 8, 16}, 64, 0, 0, 0, 0},
+        {{2, 150, 2, 64, 128}, 64, 0, 1, 1, 1}, /* fused forward */
+        {{1, 64, 1, 128, 64}, 64, 0, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof linattn / sizeof linattn[0]; i++) check_linattn(&linattn[i]);
     const bt_case ssd[] = {
@@ -508,6 +533,9 @@ void cuda_test_bf16(int small)
         {{1, 100, 1, 16, 8}, 64, 1, 0, 0, 0},
         {{1, 1, 2, 8, 8}, 64, 2, 1, 1, 1},
         {{2, 1, 4, 8, 16}, 64, 4, 0, 0, 0},
+        {{2, 150, 4, 128, 64}, 64, 2, 1, 1, 1}, /* fused forward */
+        {{1, 100, 2, 64, 128}, 64, 1, 0, 0, 0},
+        {{1, 64, 4, 24, 64}, 64, 4, 1, 0, 1},
     };
     for (size_t i = 0; i < sizeof ssd / sizeof ssd[0]; i++) check_ssd(&ssd[i]);
     const bt_case gdn[] = {
