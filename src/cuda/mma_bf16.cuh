@@ -25,6 +25,14 @@ __device__ static uint32_t pack2(float lo, float hi)
     return (uint32_t)__bfloat16_as_ushort(p.x) | (uint32_t)__bfloat16_as_ushort(p.y) << 16;
 }
 
+__device__ static uint32_t smem_addr(const bf16 *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+/* 16 bytes from global src to shared dst, asynchronously (cp.async; both 16-byte aligned). */
+__device__ static void cp_async16(bf16 *dst, const bf16 *src)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src));
+}
+
 /* The copies issued so far form a group; wait until at most n groups are pending. */
 __device__ static void cp_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
 template <int n>
@@ -59,8 +67,7 @@ __device__ static uint4 eight(const bf16 *rb, const float *rf, int u, int C, int
 __device__ static void put8(bf16 *dst, const bf16 *rb, const float *rf, int u, int C, int vec)
 {
     if (vec && rb && C % 8 == 0 && 8 * u < C) {
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"((uint32_t)__cvta_generic_to_shared(dst)),
-                     "l"(rb + 8 * u));
+        cp_async16(dst, rb + 8 * u);
         return;
     }
     *(uint4 *)dst = eight(rb, rf, u, C, vec);
@@ -69,7 +76,6 @@ __device__ static void put8(bf16 *dst, const bf16 *rb, const float *rf, int u, i
 
 /* ---- fragments (ldmatrix) and the mma ---- */
 
-__device__ static uint32_t smem_addr(const bf16 *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
 /* A fragment: rows r0.., columns k0.. of a [row][k] tile of pitch p. Lane l
  * names row r0 + l%8 + 8·(l/8 % 2), column k0 + 8·(l/16) of the 4 8×8 pieces. */

@@ -15,8 +15,8 @@
  * the tensor cores (K's transpose through ldmatrix.trans, its fragments
  * scaled by γ' in registers and rounded to bf16). The column-0 blocks also
  * carry n̄ as one more 8-column tile (B operand: a column of ones). The
- * K and V tiles of NS - 1 chunks ahead are in flight (cp.async; the walk
- * is bound by their latency otherwise), the gates are read a chunk ahead.
+ * K and V tiles of NS - 1 chunks ahead are in flight (cp.async, from
+ * addresses each thread works out once), the gates are read a chunk ahead.
  * The output kernel is one block per (head, chunk, 64 columns of V): Q Kᵀ
  * on the tensor cores, the mask's exponent and the row sums in float32, Z
  * rounded to bf16 as the A operand of Z V straight from the registers, and
@@ -67,7 +67,7 @@ __device__ static void tile_fetch(bf16 *s, const tile_src &src, const sc_args &a
         int r = threadIdx.x / per_row + k * rows_per_pass, t = t0 + r;
         bf16 *d = &s[r * (W + PAD) + 8 * u];
         if (src.in_width && t < a.T)
-            asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(d)), "l"(src.p + (size_t)t * src.stride));
+            cp_async16(d, src.p + (size_t)t * src.stride);
         else
             *(uint4 *)d = make_uint4(0, 0, 0, 0);
     }
@@ -128,7 +128,7 @@ __device__ static void tile_store_bf16(const float S[TW / 8][4], bf16 *sin, cons
         }
 }
 
-/* γ'_s of chunk c's steps (thread tid < 64: step tid) and β_c, loaded a chunk ahead of their use. */
+/* γ'_s of chunk c's step tid (threads tid < 64), loaded a chunk ahead of its use (as β_c is). */
 __device__ static float walk_gamma(const sc_args &a, const sc_work &w, int bh, int c)
 {
     size_t st = (size_t)bh * a.Tp + (size_t)c * CL + threadIdx.x;
