@@ -14,7 +14,7 @@
 
 enum { N = 4096 };
 static float x[N];
-static sq_bf16 b16[N];
+static sq_bf16 b16[N] __attribute__((aligned(16))); /* aligned: the fused bf16 forward's checks are reached */
 
 /* rc must be SQ_EINVAL and the message must contain needle. */
 static void refused(const char *what, int rc, const char *needle)
@@ -114,6 +114,24 @@ static void check_bf16(void)
     refused("slstm fwd bf16: NULL gx", sq_cuda_slstm_fwd_bf16(d, NULL, &sl, NULL, b16, NULL, NULL), "gx is NULL");
     refused("linattn fwd bf16: NULL out", sq_cuda_linattn_fwd_bf16(d, NULL, b, b, b, NULL, NULL, NULL, NULL),
             "out is NULL");
+    /* the fused forward's shapes (chunk 64, T >= 64, K % 8 == 0, K <= 128, V % 64 == 0) and its own checks */
+    sq_dims f64 = {1, 64, 1, 64, 64}, odd_v = {1, 64, 1, 64, 40};
+    sq_mlstm_opts c64 = {64, 0}, c32 = {32, 0};
+    th_check(sq_cuda_scalar_fused_bf16(f64, 64) && !sq_cuda_scalar_fused_bf16(f64, 32) &&
+                 !sq_cuda_scalar_fused_bf16(odd_v, 64) && !sq_cuda_scalar_fused_bf16(d, 64),
+             "fused bf16 forward: shapes");
+    sq_mlstm_in_bf16 noig = {b, b, b, NULL, x};
+    sq_mlstm_state part = {x, NULL, x};
+    refused("mlstm fwd bf16 (fused): NULL igate", sq_cuda_mlstm_fwd_bf16(f64, &c64, &noig, NULL, b16, NULL, NULL),
+            "igate is NULL");
+    refused("mlstm fwd bf16 (fused): s0 without n", sq_cuda_mlstm_fwd_bf16(f64, &c64, &mi, &part, b16, NULL, NULL),
+            "s0 needs all of S, n and m");
+    refused("mlstm fwd bf16 (fused): chunk 32 takes the staging path, NULL out still refused",
+            sq_cuda_mlstm_fwd_bf16(f64, &c32, &mi, NULL, NULL, NULL, NULL), "out is NULL");
+    sq_ssd_opts s64 = {64, 1};
+    sq_ssd_in_bf16 nodt = {b, b, b, NULL, x, x, x};
+    refused("ssd fwd bf16 (fused): NULL dt", sq_cuda_ssd_fwd_bf16(f64, &s64, &nodt, NULL, b16, NULL, NULL),
+            "dt is NULL");
     refused("attn fwd bf16: K = 129", sq_cuda_attn_fwd_bf16(big, NULL, b, b, b, NULL, b16, NULL, NULL), "head sizes");
     sq_attn_cache c0 = {x, x, 2, 9}, dsmall = {x, x, 0, 1};
     refused("attn bwd bf16: NULL dk", sq_cuda_attn_bwd_bf16(d, NULL, b, b, b, NULL, b, b16, NULL, b16, NULL, NULL),
