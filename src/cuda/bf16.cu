@@ -244,6 +244,15 @@ static int fused_fits(sq_dims d, int chunk, const void *q, const void *k, const 
     return sq_cuda_scalar_fused_bf16(d, chunk) && aligned16(q) && aligned16(k) && aligned16(v) && aligned16(out);
 }
 
+/* Whether a scalar-gate backward runs the fused kernels: the shape
+ * (sq_cuda_scalar_fused_bf16_bwd) and 16-byte aligned tensors p[0..6). */
+static int fused_bwd_fits(sq_dims d, int chunk, const void *const p[7])
+{
+    int ok = sq_cuda_scalar_fused_bf16_bwd(d, chunk);
+    for (int i = 0; ok && i < 7; i++) ok = aligned16(p[i]);
+    return ok;
+}
+
 /* ---- mLSTM ------------------------------------------------------------------ */
 
 extern "C" size_t sq_cuda_mlstm_bf16_work_floats(sq_dims d, const sq_mlstm_opts *o)
@@ -288,6 +297,8 @@ extern "C" int sq_cuda_mlstm_bwd_bf16(sq_dims d, const sq_mlstm_opts *o, const s
     if ((rc = check_qkv(op, d, o->chunk, p)) || (rc = check_three(op, qkv_grad_names, gp)) ||
         (rc = sq_check_ptr(op, "dout", dout)))
         return rc;
+    const void *all[7] = {in->q, in->k, in->v, dout, g->dq, g->dk, g->dv};
+    if (fused_bwd_fits(d, o->chunk, all)) return cu_mlstm_bwd_fused(d, o, in, s0, dout, ds1, g, ds0, work);
     const sq_bf16 *src[3] = {in->q, in->k, in->v};
     bf_shape s = qkv_shape(d);
     bf_call c;
@@ -341,6 +352,8 @@ extern "C" int sq_cuda_linattn_bwd_bf16(sq_dims d, const sq_linattn_opts *o, con
     if ((rc = check_qkv(op, d, o->chunk, p)) || (rc = check_three(op, grad_names, gp)) ||
         (rc = sq_check_ptr(op, "dout", dout)))
         return rc;
+    const void *all[7] = {q, k, v, dout, dq, dk, dv};
+    if (fused_bwd_fits(d, o->chunk, all)) return cu_linattn_bwd_fused(d, o, q, k, v, S0, dout, dS1, dq, dk, dv, dS0, work);
     const sq_bf16 *src[3] = {q, k, v};
     bf_shape s = qkv_shape(d);
     bf_call c;
@@ -417,6 +430,8 @@ extern "C" int sq_cuda_ssd_bwd_bf16(sq_dims d, const sq_ssd_opts *o, const sq_ss
     if ((rc = check_ssd(op, d, o, ssd_names, p)) || (rc = check_three(op, grad_names, gp)) ||
         (rc = sq_check_ptr(op, "dy", dy)))
         return rc;
+    const void *all[7] = {in->x, in->Bm, in->Cm, dy, g->dx, g->dBm, g->dCm};
+    if (fused_bwd_fits(d, o->chunk, all)) return cu_ssd_bwd_fused(d, o, in, S0, dy, dS1, g, dS0, work);
     const sq_bf16 *src[3] = {in->x, in->Bm, in->Cm};
     bf_shape s = ssd_shape(d, o->ngroups);
     bf_call c;

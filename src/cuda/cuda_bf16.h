@@ -21,6 +21,13 @@
  *               computes the masked scores, Z V and the state's term. The
  *               decays, the scores' mask and the normalizer are float32,
  *               Z and the states are rounded to bf16 before they multiply.
+ *   their backward, where sq_cuda_scalar_fused_bf16_bwd holds (also
+ *               V <= 128) and q, k, v, dout and the gradients are 16-byte
+ *               aligned: the forward's walk, then (mLSTM) the output kernel
+ *               again for dH = dO / D and dN, a reverse walk for each
+ *               chunk's outgoing state gradient (bf16), and one kernel per
+ *               chunk for dQ, dK, dV and the gates' terms; the scores' G,
+ *               Z and the states are rounded to bf16 before they multiply.
  *   the others  the bf16 tensors are widened into a float32 staging area,
  *               the float32 operator runs with its matrix products on the
  *               TF32 tensor cores, and the outputs are rounded to bf16:
@@ -54,6 +61,8 @@ int sq_cuda_download_bf16(sq_bf16 *dst, const sq_bf16 *src, size_t n);
  * this chunk run the fused tensor-core kernels (given aligned tensors); 0
  * when they take the staging path. */
 int sq_cuda_scalar_fused_bf16(sq_dims d, int chunk);
+/* Likewise for their bf16 backwards: the forward's shapes with V <= 128. */
+int sq_cuda_scalar_fused_bf16_bwd(sq_dims d, int chunk);
 
 /* ---- mLSTM: q, k [B,T,H,K], v, out [B,T,H,V] bf16; gates, states float32 ---- */
 typedef struct {

@@ -18,6 +18,7 @@
  * (Δ_t = softplus(Δ̃_t + bias_h)), q = C, B and C shared by the heads of a
  * group, and the skip D_h x_t added to the output. */
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdlib.h>
@@ -427,12 +428,6 @@ static int sc_forward(const char *op, sc_args *a, float *work) { return with_wor
  *   dF_j = rowE_j - colE_j + α_j s q_j·(...) - γ_j k_j·(...), plus Σγ-terms and β b at the chunk's end
  *   dλ_r = Σ_{j>=r} dF_j,  dw_s = colE_s + γ_s k_s·(...)                                   */
 
-typedef struct {
-    const float *dout, *dS1, *dn1;           /* [B,T,H,V]; final-state gradients (may be NULL) */
-    float *dq, *dk, *dv, *dig, *dfg, *dS0, *dn0, *dm0; /* dig, dfg, dm0: mLSTM only; dS0, dn0, dm0 may be NULL */
-    float *ddt, *ddt_bias, *dA, *dD;                   /* SSD only (then dq = dCm, dk = dBm) */
-} sc_grads;
-
 /* The initial state enters as S̄0 e^{m0}: dm0 = Σ dS̄0 ⊙ S̄0 + Σ dn̄0 ⊙ n̄0 (0 without one). One block per head. */
 __global__ static void init_m_grad(sc_args a, sc_grads g)
 {
@@ -621,8 +616,13 @@ __global__ static void gate_grads(sc_args a, sc_work w, float *dig, float *dfg)
     dig[i] = w.colE[row];
 }
 
+/* A gradient element as float32 or rounded to bf16. */
+__device__ static void put(float *x, size_t i, float v) { x[i] = v; }
+__device__ static void put(sq_bf16 *x, size_t i, float v) { x[i] = __bfloat16_as_ushort(__float2bfloat16_rn(v)); }
+
 /* SSD: dC, dB summed over each group's heads, dCm = Σ_h dQ, dBm = Σ_h Δ ⊙ dK; one thread per (b, t, g, i). */
-__global__ static void ssd_group_grads(sc_args a, sc_work w, float *dB, float *dC)
+template <typename O>
+__global__ static void ssd_group_grads(sc_args a, sc_work w, O *dB, O *dC)
 {
     size_t n = (size_t)a.B * a.T * a.G * a.K;
     size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
@@ -636,12 +636,12 @@ __global__ static void ssd_group_grads(sc_args a, sc_work w, float *dB, float *d
         sc += w.dQt[row * a.K + i];
         sb += w.dKt[row * a.K + i] * w.delta[row];
     }
-    dB[id] = sb;
-    dC[id] = sc;
+    put(dB, id, sb);
+    put(dC, id, sc);
 }
 
-/* SSD per step: dΔ_t = dλ_t A_h + dk_t·B_t, dΔ̃_t = dΔ_t σ(Δ̃_t + bias_h), and dx += D_h dy.
- * One warp per (b, t, h). dλ is in dF (after chunk_end_grads). */
+/* SSD per step: dΔ_t = dλ_t A_h + dk_t·B_t, dΔ̃_t = dΔ_t σ(Δ̃_t + bias_h), and dx += D_h dy (dx given).
+ * One warp per (b, t, h). dλ is in dF (after chunk_end_grads); dk·B is w.cs when a.k is NULL (fused). */
 __global__ static void ssd_step_grads(sc_args a, sc_work w, const float *dy, float *ddt, float *dx)
 {
     size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, i = gid / 32;
@@ -649,19 +649,23 @@ __global__ static void ssd_step_grads(sc_args a, sc_work w, const float *dy, flo
     if (i >= (size_t)a.B * a.T * a.H) return;
     int h = i % a.H, t = (i / a.H) % a.T, b = i / ((size_t)a.H * a.T);
     size_t row = ((size_t)b * a.H + h) * a.Tp + t;
-    const float *Bt = a.k + (((size_t)b * a.T + t) * a.G + h / (a.H / a.G)) * a.K, *dk = w.dKt + row * a.K;
     double dot = 0;
-    for (int c = lane; c < a.K; c += 32) dot += (double)dk[c] * Bt[c];
-    for (int c = lane; c < a.V; c += 32) dx[i * a.V + c] += a.D[h] * dy[i * a.V + c];
-    dot = warp_sum(dot);
+    if (a.k) {
+        const float *Bt = a.k + (((size_t)b * a.T + t) * a.G + h / (a.H / a.G)) * a.K, *dk = w.dKt + row * a.K;
+        for (int c = lane; c < a.K; c += 32) dot += (double)dk[c] * Bt[c];
+        dot = warp_sum(dot);
+    } else
+        dot = w.cs[row];
+    for (int c = lane; dx && c < a.V; c += 32) dx[i * a.V + c] += a.D[h] * dy[i * a.V + c];
     if (lane) return;
     double x = (double)a.dt[i] + a.dt_bias[h], ddelta = w.dF[row] * (double)a.A[h] + dot;
     ddt[i] = (float)(ddelta / (1.0 + exp(-x)));
 }
 
-/* SSD per head: dA_h = Σ dλ Δ, dbias_h = Σ dΔ̃, dD_h = Σ dy ⊙ x over batch and steps. Grid (H,
- * SSD_SPLIT): each block sums a share of the rows (b, t), a warp per row with its lanes over the V
- * values, and adds its partial sums into acc [3H] (double atomics; zeroed before). */
+/* SSD per head: dA_h = Σ dλ Δ, dbias_h = Σ dΔ̃, dD_h = Σ dy ⊙ x over batch and steps (dy given; the
+ * fused backward adds dD's sums itself). Grid (H, SSD_SPLIT): each block sums a share of the rows (b, t),
+ * a warp per row with its lanes over the V values, and adds its partial sums into acc [3H] (double
+ * atomics; zeroed before). */
 enum { SSD_SPLIT = 64 };
 __global__ static void ssd_head_grads(sc_args a, sc_work w, const float *dy, const float *ddt, double *acc)
 {
@@ -675,7 +679,7 @@ __global__ static void ssd_head_grads(sc_args a, sc_work w, const float *dy, con
             sa += w.dF[row] * (double)w.delta[row];
             sb += ddt[i];
         }
-        for (int c = lane; c < a.V; c += 32) sd += (double)dy[i * a.V + c] * a.v[i * a.V + c];
+        for (int c = lane; dy && c < a.V; c += 32) sd += (double)dy[i * a.V + c] * a.v[i * a.V + c];
     }
     sa = block_sum(sa, red);
     __syncthreads();
@@ -695,6 +699,24 @@ __global__ static void ssd_head_store(int H, const double *acc, float *dA, float
     dA[h] = (float)acc[h];
     dbias[h] = (float)acc[H + h];
     dD[h] = (float)acc[2 * H + h];
+}
+
+/* SSD's per-step and per-head gradients (dΔ̃, dA, dbias, dD; dx += D dy when dx is given), acc zeroed. */
+static int ssd_tail(const char *op, const sc_args *a, const sc_work &w, const sc_grads *g, const float *dy, float *dx)
+{
+    size_t steps = (size_t)a->B * a->T * a->H;
+    ssd_step_grads<<<blocks_for(steps * 32), 256>>>(*a, w, dy, g->ddt, dx);
+    ssd_head_grads<<<dim3(a->H, SSD_SPLIT), BLOCK>>>(*a, w, dy, g->ddt, w.acc);
+    ssd_head_store<<<blocks_for(a->H), 256>>>(a->H, w.acc, g->dA, g->ddt_bias, g->dD);
+    return check_launch(op);
+}
+
+/* The mLSTM's gate pre-activations' and initial stabilizer's gradients (after dλ, dw). */
+static int mlstm_tail(const char *op, const sc_args *a, const sc_work &w, const sc_grads *g)
+{
+    if (a->gates) gate_grads<<<blocks_for((size_t)a->B * a->T * a->H), 256>>>(*a, w, g->dig, g->dfg);
+    if (g->dm0) init_m_grad<<<a->B * a->H, BLOCK>>>(*a, *g);
+    return check_launch(op);
 }
 
 static int backward_stages(const char *op, const sc_args *a, const sc_work &w, const void *ctx)
@@ -729,21 +751,15 @@ static int backward_stages(const char *op, const sc_args *a, const sc_work &w, c
         (rc = cu_gemm_rm(op, 0, 0, L, V, K, 1, w.scaled, K, sK, w.dSn, V, sKV, 1, w.dVt, V, sV, nbc)))
         return rc;
     chunk_end_grads<<<nbc, BLOCK>>>(*a, w);
-    size_t steps = (size_t)a->B * a->T * a->H;
     from_heads<<<(unsigned)(a->B * a->T), 256>>>(w.dVt, g->dv, a->B, a->T, a->H, V, a->Tp);
     if (a->ssd) {
         ssd_group_grads<<<blocks_for((size_t)a->B * a->T * a->G * K), 256>>>(*a, w, g->dk, g->dq);
-        ssd_step_grads<<<blocks_for(steps * 32), 256>>>(*a, w, g->dout, g->ddt, g->dv);
         if ((rc = cu_check(op, cudaMemsetAsync(w.acc, 0, 3 * (size_t)a->H * sizeof(double))))) return rc;
-        ssd_head_grads<<<dim3(a->H, SSD_SPLIT), BLOCK>>>(*a, w, g->dout, g->ddt, w.acc);
-        ssd_head_store<<<blocks_for(a->H), 256>>>(a->H, w.acc, g->dA, g->ddt_bias, g->dD);
-        return check_launch(op);
+        return ssd_tail(op, a, w, g, g->dout, g->dv);
     }
     from_heads<<<(unsigned)(a->B * a->T), 256>>>(w.dQt, g->dq, a->B, a->T, a->H, K, a->Tp);
     from_heads<<<(unsigned)(a->B * a->T), 256>>>(w.dKt, g->dk, a->B, a->T, a->H, K, a->Tp);
-    if (a->gates) gate_grads<<<blocks_for((size_t)a->B * a->T * a->H), 256>>>(*a, w, g->dig, g->dfg);
-    if (g->dm0) init_m_grad<<<BH, BLOCK>>>(*a, *g);
-    return check_launch(op);
+    return mlstm_tail(op, a, w, g);
 }
 
 extern "C" size_t sq_cuda_scalar_work_floats(sq_dims d, int chunk)
@@ -916,6 +932,12 @@ extern "C" int sq_cuda_scalar_fused_bf16(sq_dims d, int chunk)
     return chunk == 64 && d.T >= 64 && d.K % 8 == 0 && d.K <= 128 && d.V % 64 == 0;
 }
 
+/* The backward holds a whole chunk's V and dH, and its states, in shared memory: V <= 128. */
+extern "C" int sq_cuda_scalar_fused_bf16_bwd(sq_dims d, int chunk)
+{
+    return sq_cuda_scalar_fused_bf16(d, chunk) && d.V <= 128;
+}
+
 /* Runs the fused stages at chunk 64 (the workspace carved for it: T >= 64 keeps it inside the float32 one). */
 static int fused_forward(const char *op, sc_args *a, float *work)
 {
@@ -957,4 +979,74 @@ int cu_ssd_fwd_fused(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in_bf16 *in, 
     a.q = a.k = a.v = NULL;
     a.qb = in->Cm, a.kb = in->Bm, a.vb = in->x, a.outb = y;
     return fused_forward(op, &a, work);
+}
+
+/* ---- the fused bf16 backward (scalar_chunk_bf16.cu) ------------------------- */
+
+/* The fused stages, then the float32 path's tails: SSD's group sums (rounded to bf16) and per-step and
+ * per-head gradients, or the mLSTM's gate and dm0 gradients. */
+static int fused_backward_stages(const char *op, const sc_args *a, const sc_work &w, const void *ctx)
+{
+    const sc_grads *g = (const sc_grads *)ctx;
+    int rc = cu_scalar_fused_bwd_stages(op, a, w, g);
+    if (rc) return rc;
+    if (!a->ssd) return mlstm_tail(op, a, w, g);
+    ssd_group_grads<<<blocks_for((size_t)a->B * a->T * a->G * a->K), 256>>>(*a, w, a->dkb, a->dqb);
+    return ssd_tail(op, a, w, g, NULL, NULL);
+}
+
+static int fused_backward(const char *op, sc_args *a, const sc_grads *g, float *work)
+{
+    a->L = 64;
+    return with_work(op, a, work, 1, fused_backward_stages, g);
+}
+
+int cu_mlstm_bwd_fused(sq_dims d, const sq_mlstm_opts *o, const sq_mlstm_in_bf16 *in, const sq_mlstm_state *s0,
+                       const sq_bf16 *dout, const sq_mlstm_state *ds1, sq_mlstm_grad_bf16 *gr, sq_mlstm_state *ds0,
+                       float *work)
+{
+    const char *op = "cuda mlstm bwd bf16";
+    int rc = check_mlstm_in(op, d, o, in->q, in->k, in->v, in->igate, in->fgate, s0);
+    if (rc) return rc;
+    if ((rc = sq_check_ptr(op, "g->digate", gr->digate)) || (rc = sq_check_ptr(op, "g->dfgate", gr->dfgate))) return rc;
+    if (ds0 && (!ds0->S || !ds0->n || !ds0->m))
+        return sq_fail(SQ_EINVAL, "%s: ds0 needs all of S, n and m (or pass NULL)", op);
+    if (ds1 && (!ds1->S || !ds1->n)) return sq_fail(SQ_EINVAL, "%s: ds1 needs S and n (or pass NULL)", op);
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, 64, 0, 0, 1.0f / sqrtf((float)d.K), 1, 1, 1,
+                 o->exp_forget, NULL, NULL, NULL, in->igate, in->fgate,
+                 s0 ? s0->S : NULL, s0 ? s0->n : NULL, s0 ? s0->m : NULL, NULL, NULL, NULL, NULL};
+    a.qb = in->q, a.kb = in->k, a.vb = in->v, a.dob = dout, a.dqb = gr->dq, a.dkb = gr->dk, a.dvb = gr->dv;
+    sc_grads g = {NULL, ds1 ? ds1->S : NULL, ds1 ? ds1->n : NULL, NULL, NULL, NULL, gr->digate, gr->dfgate,
+                  ds0 ? ds0->S : NULL, ds0 ? ds0->n : NULL, ds0 ? ds0->m : NULL};
+    return fused_backward(op, &a, &g, work);
+}
+
+int cu_linattn_bwd_fused(sq_dims d, const sq_linattn_opts *o, const sq_bf16 *q, const sq_bf16 *k, const sq_bf16 *v,
+                         const float *S0, const sq_bf16 *dout, const float *dS1, sq_bf16 *dq, sq_bf16 *dk,
+                         sq_bf16 *dv, float *dS0, float *work)
+{
+    (void)o;
+    sc_args a = {d.B, d.T, d.H, d.K, d.V, 64, 0, 0, 1.0f, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL,
+                 S0, NULL, NULL, NULL, NULL, NULL, NULL};
+    a.qb = q, a.kb = k, a.vb = v, a.dob = dout, a.dqb = dq, a.dkb = dk, a.dvb = dv;
+    sc_grads g = {NULL, dS1, NULL, NULL, NULL, NULL, NULL, NULL, dS0, NULL, NULL};
+    return fused_backward("cuda linattn bwd bf16", &a, &g, work);
+}
+
+int cu_ssd_bwd_fused(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in_bf16 *in, const float *S0, const sq_bf16 *dy,
+                     const float *dS1, sq_ssd_grad_bf16 *gr, float *dS0, float *work)
+{
+    const char *op = "cuda ssd bwd bf16";
+    sq_ssd_in fin = {(const float *)in->x, (const float *)in->Bm, (const float *)in->Cm, in->dt, in->dt_bias, in->A, in->D};
+    int rc = cu_check_ssd_in(op, d, o, &fin); /* the bf16 pointers are only tested for NULL there */
+    if (rc) return rc;
+    if ((rc = sq_check_ptr(op, "g->ddt", gr->ddt)) || (rc = sq_check_ptr(op, "g->ddt_bias", gr->ddt_bias)) ||
+        (rc = sq_check_ptr(op, "g->dA", gr->dA)) || (rc = sq_check_ptr(op, "g->dD", gr->dD)))
+        return rc;
+    sc_args a = ssd_args(d, o, &fin, S0, NULL, NULL);
+    a.q = a.k = a.v = NULL;
+    a.qb = in->Cm, a.kb = in->Bm, a.vb = in->x, a.dob = dy, a.dqb = gr->dCm, a.dkb = gr->dBm, a.dvb = gr->dx;
+    sc_grads g = {NULL, dS1, NULL, NULL, NULL, NULL, NULL, NULL, dS0, NULL, NULL,
+                  gr->ddt, gr->ddt_bias, gr->dA, gr->dD};
+    return fused_backward(op, &a, &g, work);
 }

@@ -128,16 +128,54 @@ __device__ static void tile_store_bf16(const float S[TW / 8][4], bf16 *sin, cons
         }
 }
 
-/* γ'_s of chunk c's step tid (threads tid < 64), loaded a chunk ahead of its use (as β_c is). */
-__device__ static float walk_gamma(const sc_args &a, const sc_work &w, int bh, int c)
+/* What a walk reads and writes. The forward walk carries S̄ and n̄:
+ * A = K scaled by γ', B = V, extra column 1, from S0, n0, storing each
+ * chunk's incoming S̄_in(c), n̄_in(c), ending in S1, n1. The backward's
+ * reverse walk carries dS̄ and dn̄ over the chunks from the last:
+ *   dS̄_out(c-1) = β_c dS̄_out(c) + s (α⊙Q_c)ᵀ dH_c,  dn̄_out(c-1) = β_c dn̄_out(c) + s (α⊙Q_c)ᵀ dN_c
+ * with A = Q scaled by s α, B = dH, extra column dN, from dS1, dn1,
+ * storing each chunk's outgoing dS̄_out(c), dn̄_out(c), ending in dS0, dn0. */
+typedef struct {
+    const sq_bf16 *xa, *xb;       /* A's and B's rows, [B,T,Hs,K] and [B,T,H,V] */
+    const float *init_S, *init_n; /* [BH,K,V], [BH,K] (NULL: zeros) */
+    bf16 *each_S;                 /* [BH,nc,K,V] */
+    float *each_n;                /* [BH,nc,K] */
+    float *last_S, *last_n;       /* (NULL: not stored) */
+} walk_io;
+
+/* The final dN_j of row st: -sign(N_j) (dO_j·o_j) / D_j where |N_j| > e^{-m_j}, else 0. w.dN holds
+ * dH_j·h_j = dO_j·o_j with dH_j = dO_j / D_j as rounded to bf16 (chunk_output's backward pass): the
+ * rounded dH and dN stay one consistent gradient, so dq ⊥ q (o is invariant to q's scale) survives the
+ * rounding instead of amplifying it. w.N and w.rowZ hold N_j and D_j. */
+__device__ static float final_dn(const sc_args &a, const sc_work &w, size_t st)
 {
-    size_t st = (size_t)bh * a.Tp + (size_t)c * CL + threadIdx.x;
-    return threadIdx.x < CL ? w.gamma[st] * (a.ssd ? w.delta[st] : 1.0f) : 0.0f;
+    if (!a.normalize) return 0.0f;
+    float N = w.N[st];
+    return fabsf(N) > (float)exp(-w.M[st]) ? -(N > 0 ? 1.0f : -1.0f) * w.dN[st] / w.rowZ[st] : 0.0f;
 }
 
-/* n̄ is carried as column 0 of a 16×8 C tile per warp (rows as S̄'s): its
- * B operand is the [s][GP] tile ones whose column 0 holds 1 and the rest
- * zeros, so Kᵀ γ' rides on the same (scaled) A fragments as S̄. */
+/* The A operand's scale of chunk c's step tid (threads tid < 64): γ'_s (forward), s α_j (reverse);
+ * loaded a chunk ahead of its use, as β_c is. */
+template <bool REV>
+__device__ static float walk_scale(const sc_args &a, const sc_work &w, int bh, int c)
+{
+    size_t st = (size_t)bh * a.Tp + (size_t)c * CL + threadIdx.x;
+    if (threadIdx.x >= CL) return 0.0f;
+    if (REV) return a.qscale * w.alpha[st];
+    return w.gamma[st] * (a.ssd ? w.delta[st] : 1.0f);
+}
+
+/* The extra column's value at chunk c's step tid: 1 (forward), dN (reverse). */
+template <bool REV>
+__device__ static float walk_extra(const sc_args &a, const sc_work &w, int bh, int c)
+{
+    if (!REV || threadIdx.x >= CL) return 1.0f;
+    return final_dn(a, w, (size_t)bh * a.Tp + (size_t)c * CL + threadIdx.x);
+}
+
+/* n̄ (or dn̄) is carried as column 0 of a 16×8 C tile per warp (rows as
+ * S̄'s): its B operand is the [s][GP] tile xcol whose column 0 holds the
+ * extra column and the rest zeros, so Aᵀ's scaled fragments serve both. */
 enum { GP = 24, NS = 4 }; /* NS: the walk's pipeline depth (chunks in flight) */
 
 /* n̄'s rows i0 + c_row(0) and i0 + c_row(2) of head bh: lanes with t = 0 hold them in n[0] and n[2]. */
@@ -165,7 +203,7 @@ __device__ static uint32_t scale2(uint32_t x, float lo, float hi)
     return pack2(f.x * lo, f.y * hi);
 }
 
-/* The A fragment of Kᵀ at k-step k0 with its columns (the steps s) scaled by γ'_s: a[0], a[1] hold
+/* The A fragment of Aᵀ at k-step k0 with its columns (the steps s) scaled by g_s: a[0], a[1] hold
  * columns 2t, 2t+1, a[2], a[3] columns 2t+8, 2t+9. */
 __device__ static void scale_steps(uint32_t a[4], const float *g, int k0)
 {
@@ -175,50 +213,61 @@ __device__ static void scale_steps(uint32_t a[4], const float *g, int k0)
     a[2] = scale2(a[2], g8, g9), a[3] = scale2(a[3], g8, g9);
 }
 
-/* Chunk c's K and V tiles into pipeline stage c % NS (K, then V, each [64][TW+PAD]). */
-__device__ static bf16 *walk_stage(bf16 *base, int c) { return base + (size_t)(c % NS) * 2 * CL * (TW + PAD); }
+/* The A and B tiles of the walk's k-th chunk into pipeline stage k % NS (A, then B, each [64][TW+PAD]). */
+__device__ static bf16 *walk_stage(bf16 *base, int k) { return base + (size_t)(k % NS) * 2 * CL * (TW + PAD); }
 
-__device__ static void walk_load(bf16 *base, const tile_src &ksrc, const tile_src &vsrc, const sc_args &a, int c)
+__device__ static void walk_load(bf16 *base, const tile_src &asrc, const tile_src &bsrc, const sc_args &a, int k, int c)
 {
-    bf16 *kst = walk_stage(base, c);
-    tile_fetch<TW>(kst, ksrc, a, c * CL);
-    tile_fetch<TW>(kst + CL * (TW + PAD), vsrc, a, c * CL);
+    bf16 *st = walk_stage(base, k);
+    tile_fetch<TW>(st, asrc, a, c * CL);
+    tile_fetch<TW>(st + CL * (TW + PAD), bsrc, a, c * CL);
 }
 
 static size_t walk_smem_bytes(void) { return (size_t)NS * 2 * CL * (TW + PAD) * sizeof(bf16); }
 
-/* Grid (B·H, ⌈K/64⌉, V/64). Chunks c+1 .. c+NS-1 are loading (cp.async) while chunk c is added. */
-__global__ static void __launch_bounds__(NTH) state_walk(sc_args a, sc_work w)
+/* Grid (B·H, ⌈K/64⌉, V/64). The walk's k-th chunk is c = k (forward) or nc-1-k (reverse); chunks
+ * k+1 .. k+NS-1 are loading (cp.async) while chunk k is added. */
+template <bool REV>
+__global__ static void __launch_bounds__(NTH) state_walk(sc_args a, sc_work w, walk_io io)
 {
     extern __shared__ uint4 smem_u4[];
     bf16 *stages = (bf16 *)smem_u4;
-    __shared__ __align__(16) bf16 ones[CL * GP];
+    __shared__ __align__(16) bf16 xcol[CL * GP];
     __shared__ float gs[CL];
-    int bh = blockIdx.x, i0 = blockIdx.y * TW, j0 = blockIdx.z * TW, tid = threadIdx.x;
+    int bh = blockIdx.x, i0 = blockIdx.y * TW, j0 = blockIdx.z * TW, tid = threadIdx.x, nc = a.nc;
     int with_n = a.normalize && blockIdx.z == 0;
-    bf16 *sin = (bf16 *)w.Sin;
     float S[TW / 8][4], n[4];
-    tile_load(S, a.S0, a, bh, i0, j0);
-    n_load(n, a.n0, a, bh, i0);
-    for (int e = tid; e < CL * GP; e += NTH) ones[e] = __float2bfloat16_rn(e % GP == 0 ? 1.0f : 0.0f);
-    float g_next = walk_gamma(a, w, bh, 0), b_next = w.beta[(size_t)bh * a.nc];
-    tile_src ksrc = tile_src_of<TW>(a, a.kb, bh, a.ssd ? a.G : a.H, a.K, i0);
-    tile_src vsrc = tile_src_of<TW>(a, a.vb, bh, a.H, a.V, j0);
+    tile_load(S, io.init_S, a, bh, i0, j0);
+    n_load(n, io.init_n, a, bh, i0);
+    for (int e = tid; e < CL * GP; e += NTH) xcol[e] = __float2bfloat16_rn(e % GP == 0 ? 1.0f : 0.0f);
+    int c0 = REV ? nc - 1 : 0;
+    float g_next = walk_scale<REV>(a, w, bh, c0), x_next = walk_extra<REV>(a, w, bh, c0);
+    float b_next = w.beta[(size_t)bh * nc + c0];
+    tile_src asrc = tile_src_of<TW>(a, io.xa, bh, a.ssd ? a.G : a.H, a.K, i0);
+    tile_src bsrc = tile_src_of<TW>(a, io.xb, bh, a.H, a.V, j0);
     for (int p = 0; p < NS - 1; p++) {
-        if (p < a.nc) walk_load(stages, ksrc, vsrc, a, p);
+        if (p < nc) walk_load(stages, asrc, bsrc, a, p, REV ? nc - 1 - p : p);
         cp_commit();
     }
-    for (int c = 0; c < a.nc; c++) {
-        if (c + NS - 1 < a.nc) walk_load(stages, ksrc, vsrc, a, c + NS - 1); /* into chunk c-1's stage */
+    for (int k = 0; k < nc; k++) {
+        int c = REV ? nc - 1 - k : k, kn = k + NS - 1;
+        if (kn < nc) walk_load(stages, asrc, bsrc, a, kn, REV ? nc - 1 - kn : kn); /* into chunk k-1's stage */
         cp_commit();
-        tile_store_bf16(S, sin, a, bh, c, i0, j0);
-        if (with_n) n_store(n, w.nin, a, ((size_t)bh * a.nc + c) * a.K, i0);
-        float g = g_next, beta = b_next;
-        if (c + 1 < a.nc) g_next = walk_gamma(a, w, bh, c + 1), b_next = w.beta[(size_t)bh * a.nc + c + 1];
-        if (tid < CL) gs[tid] = g;
+        tile_store_bf16(S, io.each_S, a, bh, c, i0, j0);
+        if (with_n) n_store(n, io.each_n, a, ((size_t)bh * nc + c) * a.K, i0);
+        float g = g_next, x = x_next, beta = b_next;
+        if (k + 1 < nc) {
+            int cn = REV ? c - 1 : c + 1;
+            g_next = walk_scale<REV>(a, w, bh, cn), x_next = walk_extra<REV>(a, w, bh, cn);
+            b_next = w.beta[(size_t)bh * nc + cn];
+        }
+        if (tid < CL) {
+            gs[tid] = g;
+            if (REV) xcol[tid * GP] = __float2bfloat16_rn(x);
+        }
         cp_wait<NS - 1>();
         __syncthreads();
-        const bf16 *kst = walk_stage(stages, c), *vst = kst + CL * (TW + PAD);
+        const bf16 *ast = walk_stage(stages, k), *bst = ast + CL * (TW + PAD);
 #pragma unroll
         for (int nt = 0; nt < TW / 8; nt++)
 #pragma unroll
@@ -226,24 +275,35 @@ __global__ static void __launch_bounds__(NTH) state_walk(sc_args a, sc_work w)
 #pragma unroll
         for (int e = 0; e < 4; e++) n[e] *= beta;
 #pragma unroll
-        for (int k0 = 0; k0 < CL; k0 += 16) { /* S̄ += (K⊙γ')ᵀ V, n̄ += Kᵀ γ' over the chunk's steps */
+        for (int k0 = 0; k0 < CL; k0 += 16) { /* S̄ += (A⊙g)ᵀ B, n̄ += (A⊙g)ᵀ x over the chunk's steps */
             uint32_t af[4], b[2];
-            frag_at(af, kst, TW + PAD, 16 * (tid / 32), k0);
+            frag_at(af, ast, TW + PAD, 16 * (tid / 32), k0);
             scale_steps(af, gs, k0);
 #pragma unroll
             for (int nt = 0; nt < TW / 8; nt++) {
-                frag_bt(b, vst, TW + PAD, 8 * nt, k0);
+                frag_bt(b, bst, TW + PAD, 8 * nt, k0);
                 mma(S[nt], af, b);
             }
             if (with_n) {
-                frag_bt(b, ones, GP, 0, k0);
+                frag_bt(b, xcol, GP, 0, k0);
                 mma(n, af, b);
             }
         }
-        __syncthreads(); /* stage c % NS is free for chunk c + NS */
+        __syncthreads(); /* stage k % NS is free for chunk k + NS */
     }
-    if (a.S1) tile_store(S, a.S1, a, bh, i0, j0);
-    if (with_n && a.n1) n_store(n, a.n1, a, (size_t)bh * a.K, i0);
+    if (io.last_S) tile_store(S, io.last_S, a, bh, i0, j0);
+    if (with_n && io.last_n) n_store(n, io.last_n, a, (size_t)bh * a.K, i0);
+}
+
+template <bool REV>
+static int launch_walk(const char *op, const sc_args *a, const sc_work &w, const walk_io &io)
+{
+    size_t bytes = walk_smem_bytes();
+    int rc = cu_check(op, cudaFuncSetAttribute(state_walk<REV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    if (rc) return rc;
+    dim3 grid((unsigned)(a->B * a->H), (unsigned)((a->K + TW - 1) / TW), (unsigned)(a->V / TW));
+    state_walk<REV><<<grid, NTH, bytes>>>(*a, w, io);
+    return cu_check(op, cudaGetLastError());
 }
 
 /* ---- the output of each chunk ---- */
@@ -254,8 +314,9 @@ static size_t out_smem_bytes(void)
     return (size_t)(2 * CL * (DK + PAD) + CL * (TW + PAD) + DK * (TW + PAD)) * sizeof(bf16);
 }
 
-/* Grid (B·H·nc, V/64); DK: K padded to 64 or 128. */
-template <int DK>
+/* Grid (B·H·nc, V/64); DK: K padded to 64 or 128. BWD: the backward's recompute (mLSTM): instead of
+ * the output, dH = dO / D into a.dhb, dH·h per row added into w.dN, N and D into w.N, w.rowZ. */
+template <int DK, bool BWD>
 __global__ static void __launch_bounds__(NTH) chunk_output(sc_args a, sc_work w)
 {
     extern __shared__ uint4 smem_u4[];
@@ -306,6 +367,13 @@ __global__ static void __launch_bounds__(NTH) chunk_output(sc_args a, sc_work w)
 #pragma unroll
         for (int e = 0; e < 4; e++) o[0][n][e] = qsn[0][n][e] = 0.0f;
     regs_mma<CL / 8, TW / 8, 1>(o, z, vs, TW + PAD); /* Z V */
+    if (BWD) { /* and Z's rounding error times V: h to about 16 bits, so dN = -(dH·h)/D matches dp's terms */
+#pragma unroll
+        for (int n = 0; n < CL / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) z[0][n][e] -= __bfloat162float(__float2bfloat16_rn(z[0][n][e]));
+        regs_mma<CL / 8, TW / 8, 1>(o, z, vs, TW + PAD);
+    }
 #pragma unroll
     for (int k0 = 0; k0 < DK; k0 += 16) { /* Q S̄_in */
         uint32_t af[4];
@@ -318,6 +386,7 @@ __global__ static void __launch_bounds__(NTH) chunk_output(sc_args a, sc_work w)
         }
     }
     int b = bh / a.H, h = bh % a.H;
+#pragma unroll
     for (int half = 0; half < 2; half++) {
         int j = c_row(2 * half);
         size_t st = st0 + j;
@@ -328,30 +397,42 @@ __global__ static void __launch_bounds__(NTH) chunk_output(sc_args a, sc_work w)
             qn = quad_sum(qn);
             float N = rs + f * qn;
             div = fmaxf(fabsf(N), (float)exp(-w.M[st]));
+            if (BWD && blockIdx.y == 0 && t == 0) w.N[st] = N, w.rowZ[st] = div;
         }
         if (t0 + j >= a.T) continue;
         size_t row = (((size_t)b * a.T + t0 + j) * a.H + h) * a.V + j0;
+        float dot = 0.0f; /* the backward's dH_j·h_j over these columns */
 #pragma unroll
         for (int n = 0; n < TW / 8; n++) {
             int col = c_col(n, 0);
-            float y0 = (o[0][n][2 * half] + f * qsn[0][n][2 * half]) / div;
-            float y1 = (o[0][n][2 * half + 1] + f * qsn[0][n][2 * half + 1]) / div;
-            if (a.ssd) { /* the skip D x, x = v */
-                y0 += a.D[h] * __bfloat162float(vs[j * (TW + PAD) + col]);
-                y1 += a.D[h] * __bfloat162float(vs[j * (TW + PAD) + col + 1]);
+            float h0 = o[0][n][2 * half] + f * qsn[0][n][2 * half], y0 = h0 / div;
+            float h1 = o[0][n][2 * half + 1] + f * qsn[0][n][2 * half + 1], y1 = h1 / div;
+            if (BWD) { /* backward (normalize): dH = dO / D into dhb, and dN's dot from the rounded dH */
+                float2 d = __bfloat1622float2(*(const __nv_bfloat162 *)&a.dob[row + col]);
+                uint32_t p = pack2(d.x / div, d.y / div);
+                float2 r = __bfloat1622float2(*(const __nv_bfloat162 *)&p);
+                dot += r.x * h0 + r.y * h1;
+                *(uint32_t *)&a.dhb[row + col] = p;
+            } else {
+                if (a.ssd) { /* the skip D x, x = v */
+                    y0 += a.D[h] * __bfloat162float(vs[j * (TW + PAD) + col]);
+                    y1 += a.D[h] * __bfloat162float(vs[j * (TW + PAD) + col + 1]);
+                }
+                *(uint32_t *)&a.outb[row + col] = pack2(y0, y1);
             }
-            *(uint32_t *)&a.outb[row + col] = pack2(y0, y1);
         }
+        dot = quad_sum(dot);
+        if (BWD && t == 0) atomicAdd(&w.dN[st], dot);
     }
 }
 
-template <int DK>
+template <int DK, bool BWD>
 static int launch_output(const char *op, const sc_args *a, const sc_work &w)
 {
     size_t bytes = out_smem_bytes<DK>();
-    int rc = cu_check(op, cudaFuncSetAttribute(chunk_output<DK>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    int rc = cu_check(op, cudaFuncSetAttribute(chunk_output<DK, BWD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
     if (rc) return rc;
-    chunk_output<DK><<<dim3((unsigned)(a->B * a->H * a->nc), (unsigned)(a->V / TW)), NTH, bytes>>>(*a, w);
+    chunk_output<DK, BWD><<<dim3((unsigned)(a->B * a->H * a->nc), (unsigned)(a->V / TW)), NTH, bytes>>>(*a, w);
     return cu_check(op, cudaGetLastError());
 }
 
@@ -360,11 +441,308 @@ int cu_scalar_fused_stages(const char *op, const sc_args *a, const sc_work &w, c
     (void)ctx;
     int rc = cu_scalar_gates(op, a, w);
     if (rc) return rc;
-    size_t bytes = walk_smem_bytes();
-    if ((rc = cu_check(op, cudaFuncSetAttribute(state_walk, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes))))
-        return rc;
-    dim3 grid((unsigned)(a->B * a->H), (unsigned)((a->K + TW - 1) / TW), (unsigned)(a->V / TW));
-    state_walk<<<grid, NTH, bytes>>>(*a, w);
-    if ((rc = cu_check(op, cudaGetLastError()))) return rc;
-    return a->K <= 64 ? launch_output<64>(op, a, w) : launch_output<128>(op, a, w);
+    walk_io io = {a->kb, a->vb, a->S0, a->n0, (bf16 *)w.Sin, w.nin, a->S1, a->n1};
+    if ((rc = launch_walk<false>(op, a, w, io))) return rc;
+    return a->K <= 64 ? launch_output<64, false>(op, a, w) : launch_output<128, false>(op, a, w);
+}
+
+/* ---- the backward: the gradients of each chunk ----
+ * One block per (head, chunk), each warp 16 rows (steps) of the chunk, with
+ * the chunk's Q, K [64][DK], V, dH [64][DV] and the states S̄_in(c),
+ * dS̄_out(c) [DK][DV] in shared memory (bf16; DK, DV: K, V padded to 64 or
+ * 128). With A_js = e^{(F_j - m_j) + (w_s - F_s)} (s <= j), Δ' as in the
+ * forward, dp = dH Vᵀ + dN 1ᵀ and u = V dS̄_outᵀ + 1 dn̄_outᵀ:
+ *   Z = s (Q Kᵀ) ⊙ A ⊙ Δ'ᵀ,  E = Z ⊙ dp,  G = s A ⊙ dp      (G, Z rounded to bf16 in shared memory)
+ *   dQ = (G ⊙ Δ'ᵀ) K + s α ⊙ (dH S̄_inᵀ + dN n̄_inᵀ)
+ *   dK' = Gᵀ Q + γ ⊙ u                   (the gradient w.r.t. k' = Δ'⊙k; = dK where Δ' = 1)
+ *   dV = Zᵀ dH + (γΔ') ⊙ (K dS̄_out)     (+ D_h dy in SSD)
+ *   dF_j = rowE_j - colE_j + s α_j q_j·r_j - cs_j,  cs_s = γ_s k'_s·u_s,
+ *   dF_last += Σ_s cs_s + β_c (S̄_in·dS̄_out + n̄_in·dn̄_out),  dλ_r = Σ_{j>=r} dF_j,  dw_s = colE_s + cs_s. */
+
+template <int DK, int DV>
+static size_t grad_smem_bytes(void)
+{
+    return (size_t)(2 * CL * (DK + PAD) + 2 * CL * (DV + PAD) + 2 * DK * (DV + PAD) + 2 * CL * (CL + PAD)) * sizeof(bf16);
+}
+
+/* A chunk's state [K][V] (bf16, rows past K zero) into the tile s [DK][DV+PAD] (V = DV). */
+template <int DK, int DV>
+__device__ static void state_fetch(bf16 *s, const bf16 *x, const sc_args &a)
+{
+    for (int e = threadIdx.x; e < DK * (DV / 8); e += NTH) {
+        int r = e / (DV / 8), u = e % (DV / 8);
+        put8(&s[r * (DV + PAD) + 8 * u], r < a.K ? x + (size_t)r * a.V : NULL, NULL, u, DV, 1);
+    }
+}
+
+/* A C tile pair (elements e, e+1 of tile n) rounded to bf16 into the [64][CL+PAD] tile s. */
+__device__ static void c_store_bf16(bf16 *s, const float x[CL / 8][4])
+{
+#pragma unroll
+    for (int n = 0; n < CL / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e += 2) *(uint32_t *)&s[c_row(e) * (CL + PAD) + c_col(n, e)] = pack2(x[n][e], x[n][e + 1]);
+}
+
+/* acc[n] += Σ_k X[r0.., k] M[k][8n..] over k < KD: X [row][k] (pitch px), M [k][n] (pitch pm). */
+template <int KD, int NN>
+__device__ static void rows_times(float acc[NN][4], const bf16 *X, int px, int r0, const bf16 *M, int pm)
+{
+#pragma unroll
+    for (int k0 = 0; k0 < KD; k0 += 16) {
+        uint32_t af[4], b[2];
+        frag_a(af, X, px, r0, k0);
+#pragma unroll
+        for (int n = 0; n < NN; n++) {
+            frag_bt(b, M, pm, 8 * n, k0);
+            mma(acc[n], af, b);
+        }
+    }
+}
+
+/* acc[n] += Σ_j X[j][r0..]ᵀ M[j][8n..] over the chunk's 64 rows j: X [j][row] (pitch CL+PAD), M [j][n]. */
+template <int NN>
+__device__ static void cols_times(float acc[NN][4], const bf16 *X, int r0, const bf16 *M, int pm)
+{
+#pragma unroll
+    for (int k0 = 0; k0 < CL; k0 += 16) {
+        uint32_t af[4], b[2];
+        frag_at(af, X, CL + PAD, r0, k0);
+#pragma unroll
+        for (int n = 0; n < NN; n++) {
+            frag_bt(b, M, pm, 8 * n, k0);
+            mma(acc[n], af, b);
+        }
+    }
+}
+
+/* A row gradient's C tiles (rows c_row, columns < C) to global: bf16 into xb [B,T,Hs?,C] at head
+ * rows (b, t, h), or float32 into xf [BH,Tp,C] when xf is given. */
+template <int NN>
+__device__ static void rows_store(const float x[NN][4], const sc_args &a, sq_bf16 *xb, float *xf, int bh, int t0,
+                                  int C)
+{
+    int b = bh / a.H, h = bh % a.H;
+#pragma unroll
+    for (int e = 0; e < 4; e += 2) {
+        int j = c_row(e), t = t0 + j;
+        if (t >= a.T) continue;
+        size_t rb = (((size_t)b * a.T + t) * a.H + h) * C, rf = ((size_t)bh * a.Tp + t) * C;
+#pragma unroll
+        for (int n = 0; n < NN; n++) {
+            int col = c_col(n, e);
+            if (col >= C) continue;
+            if (xf)
+                *(float2 *)&xf[rf + col] = make_float2(x[n][e], x[n][e + 1]);
+            else
+                *(uint32_t *)&xb[rb + col] = pack2(x[n][e], x[n][e + 1]);
+        }
+    }
+}
+
+__device__ static float bf(const bf16 *s) { return __bfloat162float(*s); }
+
+/* Sum over the block's NTH threads (every thread gets it); red holds NTH/32 floats. */
+__device__ static float block_total(float x, float *red)
+{
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+    __syncthreads();
+    if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = x;
+    __syncthreads();
+    float t = 0.0f;
+    for (int i = 0; i < NTH / 32; i++) t += red[i];
+    return t;
+}
+
+/* Grid B·H·nc. */
+template <int DK, int DV>
+__global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
+{
+    extern __shared__ uint4 smem_u4[];
+    bf16 *qs = (bf16 *)smem_u4, *ks = qs + CL * (DK + PAD), *vs = ks + CL * (DK + PAD), *hs = vs + CL * (DV + PAD);
+    bf16 *sis = hs + CL * (DV + PAD), *dss = sis + DK * (DV + PAD), *zs = dss + DK * (DV + PAD), *gsm = zs + CL * (CL + PAD);
+    __shared__ float colb[CL], colf[CL], gam[CL], dFs[CL], colE[CL], csum[CL], nin[DK], dnn[DK], red[NTH / 32];
+    int BH = a.B * a.H, bh = blockIdx.x % BH, c = blockIdx.x / BH, t0 = c * CL, tid = threadIdx.x;
+    int Hs = a.ssd ? a.G : a.H, r0 = 16 * (tid / 32), t = tid % 4, h = bh % a.H;
+    size_t hc = (size_t)bh * a.nc + c, st0 = (size_t)bh * a.Tp + t0;
+    tile_fetch<DK>(qs, tile_src_of<DK>(a, a.qb, bh, Hs, a.K, 0), a, t0);
+    tile_fetch<DK>(ks, tile_src_of<DK>(a, a.kb, bh, Hs, a.K, 0), a, t0);
+    tile_fetch<DV>(vs, tile_src_of<DV>(a, a.vb, bh, a.H, a.V, 0), a, t0);
+    tile_fetch<DV>(hs, tile_src_of<DV>(a, a.normalize ? a.dhb : a.dob, bh, a.H, a.V, 0), a, t0);
+    state_fetch<DK, DV>(sis, (const bf16 *)w.Sin + hc * a.K * a.V, a);
+    state_fetch<DK, DV>(dss, (const bf16 *)w.dSn + hc * a.K * a.V, a);
+    cp_commit();
+    if (tid < CL) {
+        size_t st = st0 + tid;
+        colb[tid] = (float)((double)w.w[st] - w.F[st]); /* -∞ on padded steps */
+        colf[tid] = a.ssd ? w.delta[st] : 1.0f;
+        gam[tid] = w.gamma[st];
+        colE[tid] = 0.0f;
+    }
+    for (int i = tid; i < DK; i += NTH) {
+        nin[i] = a.normalize && i < a.K ? w.nin[hc * a.K + i] : 0.0f;
+        dnn[i] = a.normalize && i < a.K ? w.dnn[hc * a.K + i] : 0.0f;
+    }
+    float rowa[2], sa[2], dn[2]; /* per row j = c_row(2 half): F_j - m_j, s α_j, dN_j */
+    for (int half = 0; half < 2; half++) {
+        size_t st = st0 + c_row(2 * half);
+        rowa[half] = (float)(w.F[st] - w.M[st]);
+        sa[half] = a.qscale * w.alpha[st];
+        dn[half] = final_dn(a, w, st);
+    }
+    cp_wait<0>();
+    __syncthreads();
+
+    /* Z, E, G from Q Kᵀ and dH Vᵀ */
+    float z[1][CL / 8][4], g[1][CL / 8][4], rowE[2] = {0.0f, 0.0f};
+    tile_mma<DK, CL / 8, 1>(z, qs, DK + PAD, r0, ks, DK + PAD);
+    tile_mma<DV, CL / 8, 1>(g, hs, DV + PAD, r0, vs, DV + PAD);
+#pragma unroll
+    for (int n = 0; n < CL / 8; n++) {
+        float ce[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int j = c_row(e), s = c_col(n, e), hf = e / 2;
+            float A = s <= j ? expf(rowa[hf] + colb[s]) : 0.0f, dp = g[0][n][e] + dn[hf];
+            float Z = a.qscale * z[0][n][e] * A * colf[s], E = Z * dp;
+            rowE[hf] += E, ce[e % 2] += E;
+            z[0][n][e] = Z;
+            g[0][n][e] = a.qscale * A * dp;
+        }
+        for (int p = 0; p < 2; p++) { /* the column sums over this warp's 16 rows */
+            float x = ce[p];
+            for (int o = 4; o < 32; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+            if (tid % 32 < 4) atomicAdd(&colE[c_col(n, p)], x);
+        }
+    }
+    c_store_bf16(zs, z[0]);
+    c_store_bf16(gsm, g[0]);
+#pragma unroll
+    for (int n = 0; n < CL / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) g[0][n][e] *= colf[c_col(n, e)]; /* G ⊙ Δ'ᵀ */
+
+    /* dQ = (G ⊙ Δ'ᵀ) K + s α ⊙ r,  r = dH S̄_inᵀ + dN n̄_inᵀ;  dF_j = rowE_j + s α_j q_j·r_j */
+    float dq[1][DK / 8][4], qr[2] = {0.0f, 0.0f};
+    tile_mma<DV, DK / 8, 1>(dq, hs, DV + PAD, r0, sis, DV + PAD);
+#pragma unroll
+    for (int n = 0; n < DK / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int j = c_row(e), i = c_col(n, e), hf = e / 2;
+            float r = dq[0][n][e] + dn[hf] * nin[i];
+            qr[hf] += bf(&qs[j * (DK + PAD) + i]) * r;
+            dq[0][n][e] = sa[hf] * r;
+        }
+    regs_mma<CL / 8, DK / 8, 1>(dq, g, ks, DK + PAD);
+    for (int hf = 0; hf < 2; hf++) {
+        float re = quad_sum(rowE[hf]), q = quad_sum(qr[hf]);
+        if (t == 0) dFs[c_row(2 * hf)] = re + sa[hf] * q;
+    }
+    rows_store<DK / 8>(dq[0], a, a.dqb, a.ssd ? w.dQt : NULL, bh, t0, a.K);
+
+    /* dK' = Gᵀ Q + γ ⊙ u,  u = V dS̄_outᵀ + 1 dn̄_outᵀ;  cs_s = γ_s Δ'_s k_s·u_s (rows are steps s now) */
+    float dk[1][DK / 8][4], ku[2] = {0.0f, 0.0f}, kb[2] = {0.0f, 0.0f};
+    tile_mma<DV, DK / 8, 1>(dk, vs, DV + PAD, r0, dss, DV + PAD);
+#pragma unroll
+    for (int n = 0; n < DK / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int s = c_row(e), i = c_col(n, e);
+            float u = dk[0][n][e] + dnn[i];
+            ku[e / 2] += bf(&ks[s * (DK + PAD) + i]) * u;
+            dk[0][n][e] = gam[s] * u;
+        }
+    cols_times<DK / 8>(dk[0], gsm, r0, qs, DK + PAD);
+    if (a.ssd) /* dK'·B for dΔ */
+#pragma unroll
+        for (int n = 0; n < DK / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) kb[e / 2] += dk[0][n][e] * bf(&ks[c_row(e) * (DK + PAD) + c_col(n, e)]);
+    for (int hf = 0; hf < 2; hf++) {
+        int s = c_row(2 * hf);
+        float cs = gam[s] * colf[s] * quad_sum(ku[hf]), x = quad_sum(kb[hf]);
+        if (t == 0) {
+            csum[s] = cs;
+            if (a.ssd) w.cs[st0 + s] = x;
+        }
+    }
+    rows_store<DK / 8>(dk[0], a, a.dkb, a.ssd ? w.dKt : NULL, bh, t0, a.K);
+
+    /* dV = (γΔ') ⊙ (K dS̄_out) + Zᵀ dH (+ D_h dy); SSD: Σ dy ⊙ x for dD */
+    float dv[1][DV / 8][4], dyx = 0.0f;
+#pragma unroll
+    for (int n = 0; n < DV / 8; n++) dv[0][n][0] = dv[0][n][1] = dv[0][n][2] = dv[0][n][3] = 0.0f;
+    rows_times<DK, DV / 8>(dv[0], ks, DK + PAD, r0, dss, DV + PAD);
+#pragma unroll
+    for (int n = 0; n < DV / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dv[0][n][e] *= gam[c_row(e)] * colf[c_row(e)];
+    cols_times<DV / 8>(dv[0], zs, r0, hs, DV + PAD);
+    if (a.ssd)
+#pragma unroll
+        for (int n = 0; n < DV / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float dy = bf(&hs[c_row(e) * (DV + PAD) + c_col(n, e)]);
+                dv[0][n][e] += a.D[h] * dy;
+                dyx += dy * bf(&vs[c_row(e) * (DV + PAD) + c_col(n, e)]);
+            }
+    rows_store<DV / 8>(dv[0], a, a.dvb, NULL, bh, t0, a.V);
+
+    /* the chunk's end: β_c (S̄_in·dS̄_out + n̄_in·dn̄_out), then dλ and dw */
+    float bsum = 0.0f;
+    for (int e = tid; e < a.K * a.V; e += NTH) {
+        int i = e / a.V, v = e % a.V;
+        bsum += bf(&sis[i * (DV + PAD) + v]) * bf(&dss[i * (DV + PAD) + v]);
+    }
+    for (int i = tid; i < DK; i += NTH) bsum += nin[i] * dnn[i];
+    bsum = block_total(bsum, red); /* its syncs also complete colE, csum and dFs */
+    if (a.ssd) {
+        dyx = block_total(dyx, red);
+        if (tid == 0) atomicAdd(&w.acc[2 * a.H + h], (double)dyx);
+    }
+    if (tid < CL) dFs[tid] -= colE[tid] + csum[tid];
+    __syncthreads();
+    if (tid) return;
+    float cs_all = 0.0f;
+    for (int s = 0; s < CL; s++) cs_all += csum[s];
+    double acc = 0;
+    dFs[CL - 1] += cs_all + w.beta[hc] * bsum;
+    for (int j = CL - 1; j >= 0; j--) {
+        acc += dFs[j];
+        w.dF[st0 + j] = acc;
+        w.colE[st0 + j] = colE[j] + csum[j];
+    }
+}
+
+template <int DK, int DV>
+static int launch_grads(const char *op, const sc_args *a, const sc_work &w)
+{
+    size_t bytes = grad_smem_bytes<DK, DV>();
+    int rc = cu_check(op, cudaFuncSetAttribute(chunk_grads<DK, DV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    if (rc) return rc;
+    chunk_grads<DK, DV><<<(unsigned)(a->B * a->H * a->nc), NTH, bytes>>>(*a, w);
+    return cu_check(op, cudaGetLastError());
+}
+
+int cu_scalar_fused_bwd_stages(const char *op, const sc_args *a, const sc_work &w, const sc_grads *g)
+{
+    sc_args b = *a;
+    b.outb = NULL;
+    b.dhb = (sq_bf16 *)w.dH; /* [B,T,H,V] bf16 in the float32 dH's room */
+    b.S1 = b.n1 = NULL;
+    int rc = cu_scalar_gates(op, &b, w);
+    if (rc) return rc;
+    walk_io fwd = {b.kb, b.vb, b.S0, b.n0, (bf16 *)w.Sin, w.nin, NULL, NULL};
+    if ((rc = launch_walk<false>(op, &b, w, fwd))) return rc;
+    if (b.normalize) { /* D, N and dO·o per row, dH = dO / D */
+        if ((rc = cu_check(op, cudaMemsetAsync(w.dN, 0, (size_t)b.B * b.H * b.Tp * sizeof(float))))) return rc;
+        if ((rc = b.K <= 64 ? launch_output<64, true>(op, &b, w) : launch_output<128, true>(op, &b, w))) return rc;
+    }
+    walk_io rev = {b.qb, b.normalize ? b.dhb : b.dob, g->dS1, g->dn1, (bf16 *)w.dSn, w.dnn, g->dS0, g->dn0};
+    if ((rc = launch_walk<true>(op, &b, w, rev))) return rc;
+    if (b.ssd && (rc = cu_check(op, cudaMemsetAsync(w.acc, 0, 3 * (size_t)b.H * sizeof(double))))) return rc;
+    if (b.K <= 64) return b.V == 64 ? launch_grads<64, 64>(op, &b, w) : launch_grads<64, 128>(op, &b, w);
+    return b.V == 64 ? launch_grads<128, 64>(op, &b, w) : launch_grads<128, 128>(op, &b, w);
 }

@@ -106,7 +106,10 @@ static void bt_check_all(const char *op, const bt_case *c, const bt_tensor *r, c
         char what[200];
         snprintf(what, sizeof what, "%s bf16 B%d T%d H%d K%d V%d chunk %d opt %d%s%s%s%s: %s", op, d.B, d.T, d.H,
                  d.K, d.V, c->chunk, c->opt, c->with_state ? " state" : "", c->with_ds1 ? " ds1" : "",
-                 c->give_work ? " work" : "", sq_cuda_scalar_fused_bf16(d, c->chunk) ? " (fused fwd)" : "",
+                 c->give_work ? " work" : "",
+                 sq_cuda_scalar_fused_bf16_bwd(d, c->chunk) ? " (fused fwd, bwd)"
+                 : sq_cuda_scalar_fused_bf16(d, c->chunk)   ? " (fused fwd)"
+                                                            : "",
                  names[i]);
         th_close(what, i == special ? bt_err_over_terms(&r[i], scale) : bt_err(&r[i]), bf_tol);
     }
@@ -495,6 +498,10 @@ void cuda_test_bf16(int small)
     th_check(sq_cuda_scalar_fused_bf16(fused, 64) && !sq_cuda_scalar_fused_bf16(fused, 32) &&
                  !sq_cuda_scalar_fused_bf16(staged, 64) && !sq_cuda_scalar_fused_bf16(short_t, 64),
              "fused bf16 forward: taken at K = V = 64, chunk 64, T >= 64 only");
+    sq_dims wide = {1, 100, 2, 64, 192};
+    th_check(sq_cuda_scalar_fused_bf16_bwd(fused, 64) && sq_cuda_scalar_fused_bf16(wide, 64) &&
+                 !sq_cuda_scalar_fused_bf16_bwd(wide, 64) && !sq_cuda_scalar_fused_bf16_bwd(short_t, 64),
+             "fused bf16 backward: the forward's shapes with V <= 128");
     /* d, chunk, opt, with_state, with_ds1, give_work. mLSTM's T = 1 cases start
      * from a given state: from the zero state one step's output is ±v wherever
      * |n̄·q| > e^{-m}, so dq, dk and dĩ are zero up to rounding there and a
@@ -510,6 +517,8 @@ void cuda_test_bf16(int small)
         {{1, 64, 1, 40, 64}, 64, 1, 0, 0, 1},
         {{1, 300, 2, 32, 48}, 64, 2, 0, 0, 0}, /* gates in ±30 */
         {{1, 300, 2, 64, 64}, 64, 2, 1, 1, 0},
+        {{1, 100, 2, 64, 192}, 64, 0, 1, 1, 0}, /* fused forward, staged backward (V > 128) */
+        {{3, 129, 2, 96, 128}, 64, 0, 1, 0, 1}, /* fused backward: K between the tiles, ragged T */
     };
     for (size_t i = 0; i < sizeof mlstm / sizeof mlstm[0]; i++) check_mlstm(&mlstm[i]);
     /* T = 4096 with gates in ±30 (test_cuda.c's float32 stability case): the staging path's
@@ -536,6 +545,7 @@ void cuda_test_bf16(int small)
         {{2, 150, 4, 128, 64}, 64, 2, 1, 1, 1}, /* fused forward */
         {{1, 100, 2, 64, 128}, 64, 1, 0, 0, 0},
         {{1, 64, 4, 24, 64}, 64, 4, 1, 0, 1},
+        {{2, 191, 4, 128, 128}, 64, 2, 0, 1, 0}, /* fused backward at D = 128, ragged T */
     };
     for (size_t i = 0; i < sizeof ssd / sizeof ssd[0]; i++) check_ssd(&ssd[i]);
     const bt_case gdn[] = {

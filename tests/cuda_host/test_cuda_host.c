@@ -132,6 +132,22 @@ static void check_bf16(void)
     sq_ssd_in_bf16 nodt = {b, b, b, NULL, x, x, x};
     refused("ssd fwd bf16 (fused): NULL dt", sq_cuda_ssd_fwd_bf16(f64, &s64, &nodt, NULL, b16, NULL, NULL),
             "dt is NULL");
+    /* the fused backward's shapes (the forward's, V <= 128) and its own checks */
+    sq_dims wide = {1, 64, 1, 64, 192};
+    th_check(sq_cuda_scalar_fused_bf16_bwd(f64, 64) && !sq_cuda_scalar_fused_bf16_bwd(f64, 32) &&
+                 !sq_cuda_scalar_fused_bf16_bwd(wide, 64) && sq_cuda_scalar_fused_bf16(wide, 64) &&
+                 !sq_cuda_scalar_fused_bf16_bwd(odd_v, 64),
+             "fused bf16 backward: shapes");
+    sq_mlstm_grad_bf16 nodig = {b16, b16, b16, NULL, x};
+    sq_mlstm_state ds_part = {x, x, NULL};
+    refused("mlstm bwd bf16 (fused): NULL g->digate",
+            sq_cuda_mlstm_bwd_bf16(f64, &c64, &mi, NULL, b, NULL, &nodig, NULL, NULL), "g->digate is NULL");
+    sq_mlstm_grad_bf16 mgall = {b16, b16, b16, x, x};
+    refused("mlstm bwd bf16 (fused): ds0 without m",
+            sq_cuda_mlstm_bwd_bf16(f64, &c64, &mi, NULL, b, NULL, &mgall, &ds_part, NULL), "ds0 needs all of S, n and m");
+    sq_ssd_grad_bf16 sgall = {b16, b16, b16, x, x, x, x};
+    refused("ssd bwd bf16 (fused): NULL dt", sq_cuda_ssd_bwd_bf16(f64, &s64, &nodt, NULL, b, NULL, &sgall, NULL, NULL),
+            "dt is NULL");
     refused("attn fwd bf16: K = 129", sq_cuda_attn_fwd_bf16(big, NULL, b, b, b, NULL, b16, NULL, NULL), "head sizes");
     sq_attn_cache c0 = {x, x, 2, 9}, dsmall = {x, x, 0, 1};
     refused("attn bwd bf16: NULL dk", sq_cuda_attn_bwd_bf16(d, NULL, b, b, b, NULL, b, b16, NULL, b16, NULL, NULL),
