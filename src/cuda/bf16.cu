@@ -154,9 +154,12 @@ static int bf_finish(const char *op, bf_call *c, int rc)
 
 /* Starts a call: places the staging (at the front of `work`, the float32
  * operator's workspace after it; or in an allocation of its own) and widens
- * the bf16 inputs src[0..3) and, in the backward, dout into it. */
+ * the bf16 inputs src[0..3) and, in the backward, dout into it. tf32: the
+ * float32 operator's products on the TF32 tensor cores (not the mLSTM's:
+ * its normalizer divides by n̄·q, and TF32's rounding of S̄ (float32 n̄)
+ * measured up to 2e-2 where one step dominates the state and q·k is small). */
 static int bf_begin(const char *op, const bf_shape *s, int bwd, const sq_bf16 *const src[3], const sq_bf16 *dout,
-                    float *work, bf_call *c)
+                    float *work, int tf32, bf_call *c)
 {
     size_t n = stage_floats(s, bwd);
     int rc;
@@ -169,7 +172,7 @@ static int bf_begin(const char *op, const bf_shape *s, int bwd, const sq_bf16 *c
     for (int i = 0; !rc && i < 3; i++) rc = widen(op, c->st.in[i], src[i], s->in[i]);
     if (!rc && bwd) rc = widen(op, c->st.out, dout, s->out);
     if (rc) return stage_release(op, c->owned, rc);
-    c->tf32_before = cu_op_tf32(1); /* the float32 operator's products on the TF32 tensor cores */
+    c->tf32_before = cu_op_tf32(tf32);
     return SQ_OK;
 }
 
@@ -278,7 +281,7 @@ extern "C" int sq_cuda_mlstm_fwd_bf16(sq_dims d, const sq_mlstm_opts *o, const s
     const sq_bf16 *src[3] = {in->q, in->k, in->v};
     bf_shape s = qkv_shape(d);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 0, src, NULL, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 0, src, NULL, work, 0, &c))) return rc;
     sq_mlstm_in fin = {c.st.in[0], c.st.in[1], c.st.in[2], in->igate, in->fgate};
     rc = sq_cuda_mlstm_fwd(d, o, &fin, s0, c.st.out, s1, c.opwork);
     return bf_end_fwd(op, &c, rc, out);
@@ -302,7 +305,7 @@ extern "C" int sq_cuda_mlstm_bwd_bf16(sq_dims d, const sq_mlstm_opts *o, const s
     const sq_bf16 *src[3] = {in->q, in->k, in->v};
     bf_shape s = qkv_shape(d);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 1, src, dout, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 1, src, dout, work, 0, &c))) return rc;
     sq_mlstm_in fin = {c.st.in[0], c.st.in[1], c.st.in[2], in->igate, in->fgate};
     sq_mlstm_grad fg = {c.st.grad[0], c.st.grad[1], c.st.grad[2], g->digate, g->dfgate};
     rc = sq_cuda_mlstm_bwd(d, o, &fin, s0, c.st.out, ds1, &fg, ds0, c.opwork);
@@ -334,7 +337,7 @@ extern "C" int sq_cuda_linattn_fwd_bf16(sq_dims d, const sq_linattn_opts *o, con
     const sq_bf16 *src[3] = {q, k, v};
     bf_shape s = qkv_shape(d);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 0, src, NULL, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 0, src, NULL, work, 1, &c))) return rc;
     rc = sq_cuda_linattn_fwd(d, o, c.st.in[0], c.st.in[1], c.st.in[2], S0, c.st.out, S1, c.opwork);
     return bf_end_fwd(op, &c, rc, out);
 }
@@ -357,7 +360,7 @@ extern "C" int sq_cuda_linattn_bwd_bf16(sq_dims d, const sq_linattn_opts *o, con
     const sq_bf16 *src[3] = {q, k, v};
     bf_shape s = qkv_shape(d);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 1, src, dout, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 1, src, dout, work, 1, &c))) return rc;
     rc = sq_cuda_linattn_bwd(d, o, c.st.in[0], c.st.in[1], c.st.in[2], S0, c.st.out, dS1, c.st.grad[0],
                              c.st.grad[1], c.st.grad[2], dS0, c.opwork);
     sq_bf16 *const dst[3] = {dq, dk, dv};
@@ -410,7 +413,7 @@ extern "C" int sq_cuda_ssd_fwd_bf16(sq_dims d, const sq_ssd_opts *o, const sq_ss
     const sq_bf16 *src[3] = {in->x, in->Bm, in->Cm};
     bf_shape s = ssd_shape(d, o->ngroups);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 0, src, NULL, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 0, src, NULL, work, 1, &c))) return rc;
     sq_ssd_in fin = ssd_in_f32(&c, in);
     rc = sq_cuda_ssd_fwd(d, o, &fin, S0, c.st.out, S1, c.opwork);
     return bf_end_fwd(op, &c, rc, y);
@@ -435,7 +438,7 @@ extern "C" int sq_cuda_ssd_bwd_bf16(sq_dims d, const sq_ssd_opts *o, const sq_ss
     const sq_bf16 *src[3] = {in->x, in->Bm, in->Cm};
     bf_shape s = ssd_shape(d, o->ngroups);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 1, src, dy, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 1, src, dy, work, 1, &c))) return rc;
     sq_ssd_in fin = ssd_in_f32(&c, in);
     sq_ssd_grad fg = {c.st.grad[0], c.st.grad[1], c.st.grad[2], g->ddt, g->ddt_bias, g->dA, g->dD};
     rc = sq_cuda_ssd_bwd(d, o, &fin, S0, c.st.out, dS1, &fg, dS0, c.opwork);
@@ -473,7 +476,7 @@ extern "C" int sq_cuda_gdn_fwd_bf16(sq_dims d, const sq_gdn_opts *o, const sq_gd
     const sq_bf16 *src[3] = {in->q, in->k, in->v};
     bf_shape s = qkv_shape(d);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 0, src, NULL, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 0, src, NULL, work, 1, &c))) return rc;
     sq_gdn_in fin = gdn_in_f32(&c, in);
     rc = sq_cuda_gdn_fwd(d, o, &fin, S0, c.st.out, S1, c.opwork);
     return bf_end_fwd(op, &c, rc, out);
@@ -495,7 +498,7 @@ extern "C" int sq_cuda_gdn_bwd_bf16(sq_dims d, const sq_gdn_opts *o, const sq_gd
     const sq_bf16 *src[3] = {in->q, in->k, in->v};
     bf_shape s = qkv_shape(d);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 1, src, dout, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 1, src, dout, work, 1, &c))) return rc;
     sq_gdn_in fin = gdn_in_f32(&c, in);
     sq_gdn_grad fg = {c.st.grad[0], c.st.grad[1], c.st.grad[2], g->dalpha, g->dbeta, g->dA_log, g->ddt_bias};
     rc = sq_cuda_gdn_bwd(d, o, &fin, S0, c.st.out, dS1, &fg, dS0, c.opwork);
@@ -523,7 +526,7 @@ extern "C" int sq_cuda_slstm_fwd_bf16(sq_dims d, const sq_slstm_opts *o, const s
     const sq_bf16 *src[3] = {in->gx, NULL, NULL};
     bf_shape s = slstm_shape(d);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 0, src, NULL, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 0, src, NULL, work, 1, &c))) return rc;
     sq_slstm_in fin = {c.st.in[0], in->R, in->bias};
     rc = sq_cuda_slstm_fwd(d, o, &fin, s0, c.st.out, s1, c.opwork);
     return bf_end_fwd(op, &c, rc, out);
@@ -542,7 +545,7 @@ extern "C" int sq_cuda_slstm_bwd_bf16(sq_dims d, const sq_slstm_opts *o, const s
     const sq_bf16 *src[3] = {in->gx, NULL, NULL};
     bf_shape s = slstm_shape(d);
     bf_call c;
-    if ((rc = bf_begin(op, &s, 1, src, dout, work, &c))) return rc;
+    if ((rc = bf_begin(op, &s, 1, src, dout, work, 1, &c))) return rc;
     sq_slstm_in fin = {c.st.in[0], in->R, in->bias};
     sq_slstm_grad fg = {c.st.grad[0], g->dR, g->dbias};
     rc = sq_cuda_slstm_bwd(d, o, &fin, s0, c.st.out, ds1, &fg, ds0, c.opwork);

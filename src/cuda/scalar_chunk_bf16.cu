@@ -1,5 +1,6 @@
-/* The scalar-gate chunkwise forward with bf16 inputs and outputs, fused on
- * the tensor cores (mLSTM, linear attention, Mamba-2 SSD; cuda_bf16.h).
+/* The scalar-gate chunkwise forward and backward with bf16 inputs and
+ * outputs, fused on the tensor cores (mLSTM, linear attention, Mamba-2 SSD;
+ * cuda_bf16.h). The forward:
  * The math is scalar_chunk.cu's ((U1)-(U3) with scalar decay, stabilizer m
  * and normalizer n; its header lists the symbols), at chunk L = 64:
  *   gates    F_j, m_j, α_j, γ_s, β_c, Δ_t: cu_scalar_gates (float64 exponents)
@@ -11,7 +12,9 @@
  *            y_j = h_j + D_h x_j                                      (SSD, k = B, q = C, v = x)
  * The walk is one block per (head, 64 rows of S̄, 64 columns): it keeps its
  * 64×64 tile of S̄ in registers (float32) across the chunks, stores S̄_in(c)
- * rounded to bf16 for the output kernel, and adds each chunk's (K⊙γ')ᵀV on
+ * rounded to bf16 for the output kernel (with the mLSTM's normalizer also
+ * what that rounding left, as a second bf16 half: chunk_output says why),
+ * and adds each chunk's (K⊙γ')ᵀV on
  * the tensor cores (K's transpose through ldmatrix.trans, its fragments
  * scaled by γ' in registers and rounded to bf16). The column-0 blocks also
  * carry n̄ as one more 8-column tile (B operand: a column of ones). The
@@ -21,6 +24,9 @@
  * on the tensor cores, the mask's exponent and the row sums in float32, Z
  * rounded to bf16 as the A operand of Z V straight from the registers, and
  * Q S̄_in(c) on the tensor cores. Each warp owns 16 rows (steps) of the chunk.
+ * The backward (cu_scalar_fused_bwd_stages): the same walk; the mLSTM's
+ * output kernel again for D, N, dH = dO / D and dN; a reverse walk for each
+ * chunk's outgoing state gradient dS̄_out(c); and chunk_grads per chunk.
  * Tiles, fragments and mma: mma_bf16.cuh. */
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -114,9 +120,13 @@ __device__ static void tile_store(const float S[TW / 8][4], float *x, const sc_a
         }
 }
 
-/* S̄_in(c)'s tile rounded to bf16 into sin [BH, nc, K, V] (pairs of columns). */
+/* x rounded to bf16 (lo = 0), or what that rounding left (lo = 1): x's hi and lo halves. */
+__device__ static float part(float x, int lo) { return lo ? x - __bfloat162float(__float2bfloat16_rn(x)) : x; }
+
+/* Chunk c's state tile into sin [BH, nc, K, V] (pairs of columns): rounded to bf16, or (lo) the
+ * rounding's remainder rounded to bf16, so that hi + lo holds the state to about 16 bits. */
 __device__ static void tile_store_bf16(const float S[TW / 8][4], bf16 *sin, const sc_args &a, int bh, int c, int i0,
-                                       int j0)
+                                       int j0, int lo)
 {
     bf16 *x = sin + ((size_t)bh * a.nc + c) * a.K * a.V;
 #pragma unroll
@@ -124,9 +134,13 @@ __device__ static void tile_store_bf16(const float S[TW / 8][4], bf16 *sin, cons
 #pragma unroll
         for (int e = 0; e < 4; e += 2) {
             int i = i0 + c_row(e);
-            if (i < a.K) *(uint32_t *)&x[(size_t)i * a.V + j0 + c_col(n, e)] = pack2(S[n][e], S[n][e + 1]);
+            if (i < a.K)
+                *(uint32_t *)&x[(size_t)i * a.V + j0 + c_col(n, e)] = pack2(part(S[n][e], lo), part(S[n][e + 1], lo));
         }
 }
+
+/* Where a chunk state's lo half lies: after all BH·nc hi halves (the float32 workspace holds both). */
+__device__ static size_t lo_offset(const sc_args &a) { return (size_t)a.B * a.H * a.nc * a.K * a.V; }
 
 /* What a walk reads and writes. The forward walk carries S̄ and n̄:
  * A = K scaled by γ', B = V, extra column 1, from S0, n0, storing each
@@ -138,7 +152,8 @@ __device__ static void tile_store_bf16(const float S[TW / 8][4], bf16 *sin, cons
 typedef struct {
     const sq_bf16 *xa, *xb;       /* A's and B's rows, [B,T,Hs,K] and [B,T,H,V] */
     const float *init_S, *init_n; /* [BH,K,V], [BH,K] (NULL: zeros) */
-    bf16 *each_S;                 /* [BH,nc,K,V] */
+    bf16 *each_S;                 /* [BH,nc,K,V]; with split, the lo halves after them (lo_offset) */
+    int split;                    /* store the lo halves too (the normalized mLSTM: see chunk_output) */
     float *each_n;                /* [BH,nc,K] */
     float *last_S, *last_n;       /* (NULL: not stored) */
 } walk_io;
@@ -240,6 +255,7 @@ __global__ static void __launch_bounds__(NTH) state_walk(sc_args a, sc_work w, w
     tile_load(S, io.init_S, a, bh, i0, j0);
     n_load(n, io.init_n, a, bh, i0);
     for (int e = tid; e < CL * GP; e += NTH) xcol[e] = __float2bfloat16_rn(e % GP == 0 ? 1.0f : 0.0f);
+    __syncthreads(); /* before the reverse walk's threads write column 0 */
     int c0 = REV ? nc - 1 : 0;
     float g_next = walk_scale<REV>(a, w, bh, c0), x_next = walk_extra<REV>(a, w, bh, c0);
     float b_next = w.beta[(size_t)bh * nc + c0];
@@ -253,7 +269,8 @@ __global__ static void __launch_bounds__(NTH) state_walk(sc_args a, sc_work w, w
         int c = REV ? nc - 1 - k : k, kn = k + NS - 1;
         if (kn < nc) walk_load(stages, asrc, bsrc, a, kn, REV ? nc - 1 - kn : kn); /* into chunk k-1's stage */
         cp_commit();
-        tile_store_bf16(S, io.each_S, a, bh, c, i0, j0);
+        tile_store_bf16(S, io.each_S, a, bh, c, i0, j0, 0);
+        if (io.split) tile_store_bf16(S, io.each_S + lo_offset(a), a, bh, c, i0, j0, 1);
         if (with_n) n_store(n, io.each_n, a, ((size_t)bh * nc + c) * a.K, i0);
         float g = g_next, x = x_next, beta = b_next;
         if (k + 1 < nc) {
@@ -308,6 +325,33 @@ static int launch_walk(const char *op, const sc_args *a, const sc_work &w, const
 
 /* ---- the output of each chunk ---- */
 
+/* Columns j0.. of a chunk's state x [K][V] (bf16) into the tile s [DK][TW+PAD] (rows past K zero). */
+template <int DK>
+__device__ static void state_cols(bf16 *s, const bf16 *x, const sc_args &a, int j0)
+{
+    for (int e = threadIdx.x; e < DK * (TW / 8); e += NTH) {
+        int r = e / (TW / 8), u = e % (TW / 8);
+        put8(&s[r * (TW + PAD) + 8 * u], r < a.K ? x + (size_t)r * a.V + j0 : NULL, NULL, u, TW, 1);
+    }
+}
+
+/* acc[n] += Q S̄ over k < DK for this warp's 16 rows: Q [row][k] (pitch DK+PAD), S̄ [k][n] (pitch TW+PAD). */
+template <int DK>
+__device__ static void q_state(float acc[TW / 8][4], const bf16 *qs, const bf16 *ss)
+{
+#pragma unroll
+    for (int k0 = 0; k0 < DK; k0 += 16) {
+        uint32_t af[4];
+        frag_a(af, qs, DK + PAD, 16 * (threadIdx.x / 32), k0);
+#pragma unroll
+        for (int n = 0; n < TW / 8; n++) {
+            uint32_t b[2];
+            frag_bt(b, ss, TW + PAD, 8 * n, k0);
+            mma(acc[n], af, b);
+        }
+    }
+}
+
 template <int DK>
 static size_t out_smem_bytes(void)
 {
@@ -315,7 +359,12 @@ static size_t out_smem_bytes(void)
 }
 
 /* Grid (B·H·nc, V/64); DK: K padded to 64 or 128. BWD: the backward's recompute (mLSTM): instead of
- * the output, dH = dO / D into a.dhb, dH·h per row added into w.dN, N and D into w.N, w.rowZ. */
+ * the output, dH = dO / D into a.dhb, dH·h per row added into w.dN, N and D into w.N, w.rowZ.
+ * The forward with the normalizer takes S̄_in as its hi and lo bf16 halves: where one step
+ * dominates the state, S̄ ≈ w k vᵀ and n̄ ≈ w k, and o = (S̄ᵀq)/(n̄·q) ≈ v even when q·k is small;
+ * S̄ rounded alone to bf16 (n̄ is float32) would add an error of 2⁻⁹ |q||k|/|q·k| to such a row
+ * (measured: 0.1 to 0.4 of the output, test_cuda_bf16.c's case 3). The backward needs no lo half:
+ * it differentiates its own function, so it only has to use one S̄ throughout (the hi half). */
 template <int DK, bool BWD>
 __global__ static void __launch_bounds__(NTH) chunk_output(sc_args a, sc_work w)
 {
@@ -329,10 +378,7 @@ __global__ static void __launch_bounds__(NTH) chunk_output(sc_args a, sc_work w)
     cp_commit(); /* Q and K first: Q Kᵀ starts while V and S̄_in arrive */
     tile_fetch<TW>(vs, tile_src_of<TW>(a, a.vb, bh, a.H, a.V, j0), a, t0);
     const bf16 *sin = (const bf16 *)w.Sin + ((size_t)bh * a.nc + c) * a.K * a.V;
-    for (int e = tid; e < DK * (TW / 8); e += NTH) { /* S̄_in(c) rows < K, columns j0.. */
-        int r = e / (TW / 8), u = e % (TW / 8);
-        put8(&ss[r * (TW + PAD) + 8 * u], r < a.K ? sin + (size_t)r * a.V + j0 : NULL, NULL, u, TW, 1);
-    }
+    state_cols<DK>(ss, sin, a, j0); /* S̄_in(c)'s hi half */
     cp_commit();
     size_t st0 = (size_t)bh * a.Tp + t0;
     if (tid < CL) {
@@ -371,19 +417,17 @@ __global__ static void __launch_bounds__(NTH) chunk_output(sc_args a, sc_work w)
 #pragma unroll
         for (int n = 0; n < CL / 8; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) z[0][n][e] -= __bfloat162float(__float2bfloat16_rn(z[0][n][e]));
+            for (int e = 0; e < 4; e++) z[0][n][e] = part(z[0][n][e], 1);
         regs_mma<CL / 8, TW / 8, 1>(o, z, vs, TW + PAD);
     }
-#pragma unroll
-    for (int k0 = 0; k0 < DK; k0 += 16) { /* Q S̄_in */
-        uint32_t af[4];
-        frag_a(af, qs, DK + PAD, 16 * warp, k0);
-#pragma unroll
-        for (int n = 0; n < TW / 8; n++) {
-            uint32_t b[2];
-            frag_bt(b, ss, TW + PAD, 8 * n, k0);
-            mma(qsn[0][n], af, b);
-        }
+    q_state<DK>(qsn[0], qs, ss);
+    if (!BWD && a.normalize) { /* then its lo half, in the same tile once every warp is done with the hi half */
+        __syncthreads();
+        state_cols<DK>(ss, sin + lo_offset(a), a, j0);
+        cp_commit();
+        cp_wait<0>();
+        __syncthreads();
+        q_state<DK>(qsn[0], qs, ss);
     }
     int b = bh / a.H, h = bh % a.H;
 #pragma unroll
@@ -441,7 +485,7 @@ int cu_scalar_fused_stages(const char *op, const sc_args *a, const sc_work &w, c
     (void)ctx;
     int rc = cu_scalar_gates(op, a, w);
     if (rc) return rc;
-    walk_io io = {a->kb, a->vb, a->S0, a->n0, (bf16 *)w.Sin, w.nin, a->S1, a->n1};
+    walk_io io = {a->kb, a->vb, a->S0, a->n0, (bf16 *)w.Sin, a->normalize, w.nin, a->S1, a->n1};
     if ((rc = launch_walk<false>(op, a, w, io))) return rc;
     return a->K <= 64 ? launch_output<64, false>(op, a, w) : launch_output<128, false>(op, a, w);
 }
@@ -452,7 +496,7 @@ int cu_scalar_fused_stages(const char *op, const sc_args *a, const sc_work &w, c
  * dS̄_out(c) [DK][DV] in shared memory (bf16; DK, DV: K, V padded to 64 or
  * 128). With A_js = e^{(F_j - m_j) + (w_s - F_s)} (s <= j), Δ' as in the
  * forward, dp = dH Vᵀ + dN 1ᵀ and u = V dS̄_outᵀ + 1 dn̄_outᵀ:
- *   Z = s (Q Kᵀ) ⊙ A ⊙ Δ'ᵀ,  E = Z ⊙ dp,  G = s A ⊙ dp      (G, Z rounded to bf16 in shared memory)
+ *   Z = s (Q Kᵀ) ⊙ A ⊙ Δ'ᵀ,  E = Z ⊙ dp,  G = s A ⊙ dp   (Z rounded to bf16, G as a hi and a lo bf16 half)
  *   dQ = (G ⊙ Δ'ᵀ) K + s α ⊙ (dH S̄_inᵀ + dN n̄_inᵀ)
  *   dK' = Gᵀ Q + γ ⊙ u                   (the gradient w.r.t. k' = Δ'⊙k; = dK where Δ' = 1)
  *   dV = Zᵀ dH + (γΔ') ⊙ (K dS̄_out)     (+ D_h dy in SSD)
@@ -462,7 +506,7 @@ int cu_scalar_fused_stages(const char *op, const sc_args *a, const sc_work &w, c
 template <int DK, int DV>
 static size_t grad_smem_bytes(void)
 {
-    return (size_t)(2 * CL * (DK + PAD) + 2 * CL * (DV + PAD) + 2 * DK * (DV + PAD) + 2 * CL * (CL + PAD)) * sizeof(bf16);
+    return (size_t)(2 * CL * (DK + PAD) + 2 * CL * (DV + PAD) + 2 * DK * (DV + PAD) + 3 * CL * (CL + PAD)) * sizeof(bf16);
 }
 
 /* A chunk's state [K][V] (bf16, rows past K zero) into the tile s [DK][DV+PAD] (V = DV). */
@@ -475,13 +519,14 @@ __device__ static void state_fetch(bf16 *s, const bf16 *x, const sc_args &a)
     }
 }
 
-/* A C tile pair (elements e, e+1 of tile n) rounded to bf16 into the [64][CL+PAD] tile s. */
-__device__ static void c_store_bf16(bf16 *s, const float x[CL / 8][4])
+/* A C tile's hi (lo = 0) or lo half (part) as bf16 into the [64][CL+PAD] tile s, by pairs. */
+__device__ static void c_store_bf16(bf16 *s, const float x[CL / 8][4], int lo)
 {
 #pragma unroll
     for (int n = 0; n < CL / 8; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e += 2) *(uint32_t *)&s[c_row(e) * (CL + PAD) + c_col(n, e)] = pack2(x[n][e], x[n][e + 1]);
+        for (int e = 0; e < 4; e += 2)
+            *(uint32_t *)&s[c_row(e) * (CL + PAD) + c_col(n, e)] = pack2(part(x[n][e], lo), part(x[n][e + 1], lo));
 }
 
 /* acc[n] += Σ_k X[r0.., k] M[k][8n..] over k < KD: X [row][k] (pitch px), M [k][n] (pitch pm). */
@@ -561,6 +606,7 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
     extern __shared__ uint4 smem_u4[];
     bf16 *qs = (bf16 *)smem_u4, *ks = qs + CL * (DK + PAD), *vs = ks + CL * (DK + PAD), *hs = vs + CL * (DV + PAD);
     bf16 *sis = hs + CL * (DV + PAD), *dss = sis + DK * (DV + PAD), *zs = dss + DK * (DV + PAD), *gsm = zs + CL * (CL + PAD);
+    bf16 *gsl = gsm + CL * (CL + PAD);
     __shared__ float colb[CL], colf[CL], gam[CL], dFs[CL], colE[CL], csum[CL], nin[DK], dnn[DK], red[NTH / 32];
     int BH = a.B * a.H, bh = blockIdx.x % BH, c = blockIdx.x / BH, t0 = c * CL, tid = threadIdx.x;
     int Hs = a.ssd ? a.G : a.H, r0 = 16 * (tid / 32), t = tid % 4, h = bh % a.H;
@@ -592,6 +638,12 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
     }
     cp_wait<0>();
     __syncthreads();
+    float bsum = 0.0f; /* the chunk end's S̄_in·dS̄_out + n̄_in·dn̄_out */
+    for (int e = tid; e < a.K * DV; e += NTH) { /* V = DV */
+        int i = e / DV, v = e % DV;
+        bsum += bf(&sis[i * (DV + PAD) + v]) * bf(&dss[i * (DV + PAD) + v]);
+    }
+    for (int i = tid; i < DK; i += NTH) bsum += nin[i] * dnn[i];
 
     /* Z, E, G from Q Kᵀ and dH Vᵀ */
     float z[1][CL / 8][4], g[1][CL / 8][4], rowE[2] = {0.0f, 0.0f};
@@ -615,8 +667,10 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
             if (tid % 32 < 4) atomicAdd(&colE[c_col(n, p)], x);
         }
     }
-    c_store_bf16(zs, z[0]);
-    c_store_bf16(gsm, g[0]);
+    c_store_bf16(zs, z[0], 0);
+    c_store_bf16(gsm, g[0], 0);
+    c_store_bf16(gsl, g[0], 1);
+    __syncthreads(); /* Zᵀ and Gᵀ are read across the warps' rows */
 #pragma unroll
     for (int n = 0; n < CL / 8; n++)
 #pragma unroll
@@ -634,43 +688,22 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
             qr[hf] += bf(&qs[j * (DK + PAD) + i]) * r;
             dq[0][n][e] = sa[hf] * r;
         }
-    regs_mma<CL / 8, DK / 8, 1>(dq, g, ks, DK + PAD);
+    regs_mma<CL / 8, DK / 8, 1>(dq, g, ks, DK + PAD); /* G's hi half (the A operand's rounding), */
+#pragma unroll
+    for (int n = 0; n < CL / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) g[0][n][e] = part(g[0][n][e], 1);
+    regs_mma<CL / 8, DK / 8, 1>(dq, g, ks, DK + PAD); /* then its lo half: dq's two terms cancel along q */
     for (int hf = 0; hf < 2; hf++) {
         float re = quad_sum(rowE[hf]), q = quad_sum(qr[hf]);
         if (t == 0) dFs[c_row(2 * hf)] = re + sa[hf] * q;
     }
     rows_store<DK / 8>(dq[0], a, a.dqb, a.ssd ? w.dQt : NULL, bh, t0, a.K);
 
-    /* dK' = Gᵀ Q + γ ⊙ u,  u = V dS̄_outᵀ + 1 dn̄_outᵀ;  cs_s = γ_s Δ'_s k_s·u_s (rows are steps s now) */
-    float dk[1][DK / 8][4], ku[2] = {0.0f, 0.0f}, kb[2] = {0.0f, 0.0f};
-    tile_mma<DV, DK / 8, 1>(dk, vs, DV + PAD, r0, dss, DV + PAD);
-#pragma unroll
-    for (int n = 0; n < DK / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int s = c_row(e), i = c_col(n, e);
-            float u = dk[0][n][e] + dnn[i];
-            ku[e / 2] += bf(&ks[s * (DK + PAD) + i]) * u;
-            dk[0][n][e] = gam[s] * u;
-        }
-    cols_times<DK / 8>(dk[0], gsm, r0, qs, DK + PAD);
-    if (a.ssd) /* dK'·B for dΔ */
-#pragma unroll
-        for (int n = 0; n < DK / 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) kb[e / 2] += dk[0][n][e] * bf(&ks[c_row(e) * (DK + PAD) + c_col(n, e)]);
-    for (int hf = 0; hf < 2; hf++) {
-        int s = c_row(2 * hf);
-        float cs = gam[s] * colf[s] * quad_sum(ku[hf]), x = quad_sum(kb[hf]);
-        if (t == 0) {
-            csum[s] = cs;
-            if (a.ssd) w.cs[st0 + s] = x;
-        }
-    }
-    rows_store<DK / 8>(dk[0], a, a.dkb, a.ssd ? w.dKt : NULL, bh, t0, a.K);
-
-    /* dV = (γΔ') ⊙ (K dS̄_out) + Zᵀ dH (+ D_h dy); SSD: Σ dy ⊙ x for dD */
-    float dv[1][DV / 8][4], dyx = 0.0f;
+    /* The rows are steps s now:
+     *   dV = (γΔ') ⊙ (K dS̄_out) + Zᵀ dH (+ D_h dy);  SSD: Σ dy ⊙ x for dD
+     *   dK' = Gᵀ Q + γ ⊙ u,  u = V dS̄_outᵀ + 1 dn̄_outᵀ;  cs_s = γ_s Δ'_s k_s·u_s */
+    float dk[1][DK / 8][4], dv[1][DV / 8][4], ku[2] = {0.0f, 0.0f}, kb[2] = {0.0f, 0.0f}, dyx = 0.0f;
 #pragma unroll
     for (int n = 0; n < DV / 8; n++) dv[0][n][0] = dv[0][n][1] = dv[0][n][2] = dv[0][n][3] = 0.0f;
     rows_times<DK, DV / 8>(dv[0], ks, DK + PAD, r0, dss, DV + PAD);
@@ -689,14 +722,34 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
                 dyx += dy * bf(&vs[c_row(e) * (DV + PAD) + c_col(n, e)]);
             }
     rows_store<DV / 8>(dv[0], a, a.dvb, NULL, bh, t0, a.V);
+    tile_mma<DV, DK / 8, 1>(dk, vs, DV + PAD, r0, dss, DV + PAD);
+#pragma unroll
+    for (int n = 0; n < DK / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int s = c_row(e), i = c_col(n, e);
+            float u = dk[0][n][e] + dnn[i];
+            ku[e / 2] += bf(&ks[s * (DK + PAD) + i]) * u;
+            dk[0][n][e] = gam[s] * u;
+        }
+    cols_times<DK / 8>(dk[0], gsm, r0, qs, DK + PAD); /* Gᵀ Q, G's hi and lo halves */
+    cols_times<DK / 8>(dk[0], gsl, r0, qs, DK + PAD);
+    if (a.ssd) /* dK'·B for dΔ */
+#pragma unroll
+        for (int n = 0; n < DK / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) kb[e / 2] += dk[0][n][e] * bf(&ks[c_row(e) * (DK + PAD) + c_col(n, e)]);
+    for (int hf = 0; hf < 2; hf++) {
+        int s = c_row(2 * hf);
+        float cs = gam[s] * colf[s] * quad_sum(ku[hf]), x = quad_sum(kb[hf]);
+        if (t == 0) {
+            csum[s] = cs;
+            if (a.ssd) w.cs[st0 + s] = x;
+        }
+    }
+    rows_store<DK / 8>(dk[0], a, a.dkb, a.ssd ? w.dKt : NULL, bh, t0, a.K);
 
     /* the chunk's end: β_c (S̄_in·dS̄_out + n̄_in·dn̄_out), then dλ and dw */
-    float bsum = 0.0f;
-    for (int e = tid; e < a.K * a.V; e += NTH) {
-        int i = e / a.V, v = e % a.V;
-        bsum += bf(&sis[i * (DV + PAD) + v]) * bf(&dss[i * (DV + PAD) + v]);
-    }
-    for (int i = tid; i < DK; i += NTH) bsum += nin[i] * dnn[i];
     bsum = block_total(bsum, red); /* its syncs also complete colE, csum and dFs */
     if (a.ssd) {
         dyx = block_total(dyx, red);
@@ -734,13 +787,13 @@ int cu_scalar_fused_bwd_stages(const char *op, const sc_args *a, const sc_work &
     b.S1 = b.n1 = NULL;
     int rc = cu_scalar_gates(op, &b, w);
     if (rc) return rc;
-    walk_io fwd = {b.kb, b.vb, b.S0, b.n0, (bf16 *)w.Sin, w.nin, NULL, NULL};
+    walk_io fwd = {b.kb, b.vb, b.S0, b.n0, (bf16 *)w.Sin, 0, w.nin, NULL, NULL};
     if ((rc = launch_walk<false>(op, &b, w, fwd))) return rc;
     if (b.normalize) { /* D, N and dO·o per row, dH = dO / D */
         if ((rc = cu_check(op, cudaMemsetAsync(w.dN, 0, (size_t)b.B * b.H * b.Tp * sizeof(float))))) return rc;
         if ((rc = b.K <= 64 ? launch_output<64, true>(op, &b, w) : launch_output<128, true>(op, &b, w))) return rc;
     }
-    walk_io rev = {b.qb, b.normalize ? b.dhb : b.dob, g->dS1, g->dn1, (bf16 *)w.dSn, w.dnn, g->dS0, g->dn0};
+    walk_io rev = {b.qb, b.normalize ? b.dhb : b.dob, g->dS1, g->dn1, (bf16 *)w.dSn, 0, w.dnn, g->dS0, g->dn0};
     if ((rc = launch_walk<true>(op, &b, w, rev))) return rc;
     if (b.ssd && (rc = cu_check(op, cudaMemsetAsync(w.acc, 0, 3 * (size_t)b.H * sizeof(double))))) return rc;
     if (b.K <= 64) return b.V == 64 ? launch_grads<64, 64>(op, &b, w) : launch_grads<64, 128>(op, &b, w);
