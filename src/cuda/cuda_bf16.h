@@ -20,17 +20,20 @@
  *               each chunk's incoming state in bf16; a kernel per chunk
  *               computes the masked scores, Z V and the state's term. The
  *               decays, the scores' mask and the normalizer are float32,
- *               Z and the states are rounded to bf16 before they multiply.
+ *               Z and the states are rounded to bf16 before they multiply
+ *               (the mLSTM's incoming state as two bf16 halves, hi + lo).
  *   their backward, where sq_cuda_scalar_fused_bf16_bwd holds (also
  *               V <= 128) and q, k, v, dout and the gradients are 16-byte
  *               aligned: the forward's walk, then (mLSTM) the output kernel
  *               again for dH = dO / D and dN, a reverse walk for each
  *               chunk's outgoing state gradient (bf16), and one kernel per
- *               chunk for dQ, dK, dV and the gates' terms; the scores' G,
- *               Z and the states are rounded to bf16 before they multiply.
+ *               chunk for dQ, dK, dV and the gates' terms; Z, dH and the
+ *               states are rounded to bf16 before they multiply, the
+ *               scores' gradient G is taken as two bf16 halves.
  *   the others  the bf16 tensors are widened into a float32 staging area,
  *               the float32 operator runs with its matrix products on the
- *               TF32 tensor cores, and the outputs are rounded to bf16:
+ *               TF32 tensor cores (the mLSTM's in float32: its normalizer
+ *               amplified TF32's rounding), and the outputs are rounded to bf16:
  *               half the caller's memory, the float32 operator's time
  *               (less the products') plus the conversions.
  *
