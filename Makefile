@@ -44,8 +44,9 @@ CUDA_TEST  = $(BUILD)/cuda-tests/test_cuda
 CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
 ifneq ($(NVCC),)
 CUDA_ALL = $(CUDA_TEST)
-# The CUDA entry points' argument checks need no GPU: part of `make test` when nvcc is found.
-CUDA_HOST_TEST = $(BUILD)/tests/test_cuda_host
+# The CUDA entry points' argument checks and the bf16 checks' tolerances need no GPU: part of
+# `make test` when nvcc is found.
+CUDA_HOST_TEST = $(BUILD)/tests/test_cuda_host $(BUILD)/tests/test_bf16_cond
 endif
 
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
@@ -90,6 +91,12 @@ $(BUILD)/tests/test_cuda_host: tests/cuda_host/test_cuda_host.c $(BUILD)/tests/h
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(BUILD)/tests/harness.o $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) $(CUDA_LDLIBS) \
 	  -lstdc++ -o $@
 
+BF16_COND_SRC = tests/cuda_host/test_bf16_cond.c tests/cuda/bf16_cond.c tests/cuda/cuda_util.c
+$(BUILD)/tests/test_bf16_cond: $(BF16_COND_SRC) tests/cuda/bf16_cond.h $(BUILD)/tests/harness.o $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(BF16_COND_SRC) $(BUILD)/tests/harness.o $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) \
+	  $(CUDA_LDLIBS) -lstdc++ -o $@
+
 $(BUILD)/src/cuda/%.o: src/cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
@@ -99,7 +106,7 @@ $(CUDA_LIB): $(CUDA_OBJ)
 	ar rcs $@ $^
 
 CUDA_TEST_SRC = $(wildcard tests/cuda/*.c)
-$(CUDA_TEST): $(CUDA_TEST_SRC) tests/cuda/cuda_util.h $(TREF_OBJ) $(CUDA_LIB) $(LIB)
+$(CUDA_TEST): $(CUDA_TEST_SRC) tests/cuda/cuda_util.h tests/cuda/bf16_cond.h $(TREF_OBJ) $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(CUDA_TEST_SRC) $(TREF_OBJ) $(CUDA_LIB) $(LIB) $(LDLIBS_ALL) $(CUDA_LDLIBS) -lstdc++ -o $@
 

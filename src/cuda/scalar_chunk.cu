@@ -983,15 +983,16 @@ int cu_ssd_fwd_fused(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in_bf16 *in, 
 
 /* ---- the fused bf16 backward (scalar_chunk_bf16.cu) ------------------------- */
 
-/* The fused stages, then the float32 path's tails: SSD's group sums (rounded to bf16) and per-step and
- * per-head gradients, or the mLSTM's gate and dm0 gradients. */
+/* The fused stages, then the float32 path's tails: SSD's group sums (rounded to bf16; where heads share
+ * a group) and per-step and per-head gradients, or the mLSTM's gate and dm0 gradients. */
 static int fused_backward_stages(const char *op, const sc_args *a, const sc_work &w, const void *ctx)
 {
     const sc_grads *g = (const sc_grads *)ctx;
     int rc = cu_scalar_fused_bwd_stages(op, a, w, g);
     if (rc) return rc;
     if (!a->ssd) return mlstm_tail(op, a, w, g);
-    ssd_group_grads<<<blocks_for((size_t)a->B * a->T * a->G * a->K), 256>>>(*a, w, a->dkb, a->dqb);
+    if (a->G != a->H) /* with a group per head, chunk_grads wrote dB and dC itself */
+        ssd_group_grads<<<blocks_for((size_t)a->B * a->T * a->G * a->K), 256>>>(*a, w, a->dkb, a->dqb);
     return ssd_tail(op, a, w, g, NULL, NULL);
 }
 

@@ -498,7 +498,8 @@ int cu_scalar_fused_stages(const char *op, const sc_args *a, const sc_work &w, c
  * forward, dp = dH Vᵀ + dN 1ᵀ and u = V dS̄_outᵀ + 1 dn̄_outᵀ:
  *   Z = s (Q Kᵀ) ⊙ A ⊙ Δ'ᵀ,  E = Z ⊙ dp,  G = s A ⊙ dp   (Z rounded to bf16, G as a hi and a lo bf16 half)
  *   dQ = (G ⊙ Δ'ᵀ) K + s α ⊙ (dH S̄_inᵀ + dN n̄_inᵀ)
- *   dK' = Gᵀ Q + γ ⊙ u                   (the gradient w.r.t. k' = Δ'⊙k; = dK where Δ' = 1)
+ *   dK' = Gᵀ Q + γ ⊙ u                   (the gradient w.r.t. k' = Δ'⊙k; = dK where Δ' = 1;
+ *                                         SSD: dB = Δ ⊙ dK', summed over a group's heads after) 
  *   dV = Zᵀ dH + (γΔ') ⊙ (K dS̄_out)     (+ D_h dy in SSD)
  *   dF_j = rowE_j - colE_j + s α_j q_j·r_j - cs_j,  cs_s = γ_s k'_s·u_s,
  *   dF_last += Σ_s cs_s + β_c (S̄_in·dS̄_out + n̄_in·dn̄_out),  dλ_r = Σ_{j>=r} dF_j,  dw_s = colE_s + cs_s. */
@@ -610,6 +611,7 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
     __shared__ float colb[CL], colf[CL], gam[CL], dFs[CL], colE[CL], csum[CL], nin[DK], dnn[DK], red[NTH / 32];
     int BH = a.B * a.H, bh = blockIdx.x % BH, c = blockIdx.x / BH, t0 = c * CL, tid = threadIdx.x;
     int Hs = a.ssd ? a.G : a.H, r0 = 16 * (tid / 32), t = tid % 4, h = bh % a.H;
+    int to_groups = a.ssd && a.G != a.H; /* SSD's heads share B and C: float32 rows for ssd_group_grads */
     size_t hc = (size_t)bh * a.nc + c, st0 = (size_t)bh * a.Tp + t0;
     tile_fetch<DK>(qs, tile_src_of<DK>(a, a.qb, bh, Hs, a.K, 0), a, t0);
     tile_fetch<DK>(ks, tile_src_of<DK>(a, a.kb, bh, Hs, a.K, 0), a, t0);
@@ -698,7 +700,7 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
         float re = quad_sum(rowE[hf]), q = quad_sum(qr[hf]);
         if (t == 0) dFs[c_row(2 * hf)] = re + sa[hf] * q;
     }
-    rows_store<DK / 8>(dq[0], a, a.dqb, a.ssd ? w.dQt : NULL, bh, t0, a.K);
+    rows_store<DK / 8>(dq[0], a, a.dqb, to_groups ? w.dQt : NULL, bh, t0, a.K);
 
     /* The rows are steps s now:
      *   dV = (γΔ') ⊙ (K dS̄_out) + Zᵀ dH (+ D_h dy);  SSD: Σ dy ⊙ x for dD
@@ -747,7 +749,12 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
             if (a.ssd) w.cs[st0 + s] = x;
         }
     }
-    rows_store<DK / 8>(dk[0], a, a.dkb, a.ssd ? w.dKt : NULL, bh, t0, a.K);
+    if (a.ssd && !to_groups) /* a group per head: dB_s = Δ_s dK'_s straight to bf16 */
+#pragma unroll
+        for (int n = 0; n < DK / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) dk[0][n][e] *= colf[c_row(e)];
+    rows_store<DK / 8>(dk[0], a, a.dkb, to_groups ? w.dKt : NULL, bh, t0, a.K);
 
     /* the chunk's end: β_c (S̄_in·dS̄_out + n̄_in·dn̄_out), then dλ and dw */
     bsum = block_total(bsum, red); /* its syncs also complete colE, csum and dFs */

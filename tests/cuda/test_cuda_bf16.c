@@ -22,32 +22,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bf16_cond.h"
 #include "cuda_util.h"
 
-static const double bf_tol = 1e-2;
+static const double bf_tol = BF_TOL;
 
-/* One tensor of a case: host values (an input, rounded to bf16 when the GPU
- * gets it as bf16; or the CPU's result) and its device copy. */
-typedef struct {
-    float *h;
-    size_t n;
-    int bf16; /* the device array is sq_bf16 (else float) */
-    void *dev;
-} bt_tensor;
+/* An input's device copy (of its host values, already rounded where bf16). */
+static void bt_upload(bt_tensor *t)
+{
+    t->dev = t->bf16 ? (void *)to_device_bf16(t->h, t->n) : (void *)to_device(t->h, t->n);
+}
 
 /* An input: h (a fresh array, now owned by t), rounded in place when bf16, uploaded. */
 static void bt_in(bt_tensor *t, float *h, size_t n, int bf16)
 {
-    t->h = h, t->n = n, t->bf16 = bf16;
-    if (bf16) bf16_round_all(h, n);
-    t->dev = bf16 ? (void *)to_device_bf16(h, n) : (void *)to_device(h, n);
+    bt_host(t, h, n, bf16);
+    bt_upload(t);
+}
+
+/* A result's device array of NaN for the GPU's. */
+static void bt_poison(bt_tensor *t)
+{
+    t->dev = t->bf16 ? (void *)device_poisoned_bf16(t->n) : (void *)device_poisoned(t->n);
 }
 
 /* A result: host room for the CPU's, a device array of NaN for the GPU's. */
 static void bt_out(bt_tensor *t, size_t n, int bf16)
 {
-    t->h = sq_alloc_floats(n), t->n = n, t->bf16 = bf16;
-    t->dev = bf16 ? (void *)device_poisoned_bf16(n) : (void *)device_poisoned(n);
+    bt_host_out(t, n, bf16);
+    bt_poison(t);
+}
+
+/* A case's host inputs and results onto the device (inputs copied, results poisoned). */
+static void bt_to_device(bt_tensor *x, int nx, bt_tensor *r, int nr)
+{
+    for (int i = 0; i < nx; i++) bt_upload(&x[i]);
+    for (int i = 0; i < nr; i++) bt_poison(&r[i]);
 }
 
 static float *dev_f(const bt_tensor *t) { return (float *)t->dev; }
@@ -77,36 +87,6 @@ static double bt_err_over_terms(const bt_tensor *t, double scale)
 static void bt_free(bt_tensor *t, int n)
 {
     for (int i = 0; i < n; i++) sq_cuda_free(t[i].dev), sq_free(t[i].h);
-}
-
-/* Σ |a_i b_i|: the size of the terms of a gradient Σ a ⊙ b. */
-static double abs_dot(const float *a, const float *b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += fabs((double)a[i] * b[i]);
-    return s;
-}
-
-typedef struct {
-    sq_dims d;
-    int chunk;      /* mLSTM, linear attention, SSD, GDN */
-    int opt;        /* SSD: ngroups; GDN: qk_l2norm; sLSTM: exp_forget; mLSTM: big gates (1, 2); else unused */
-    int with_state; /* the initial state given (else NULL = zero state) */
-    int with_ds1;   /* the final state's gradient given (else NULL) */
-    int give_work;  /* the caller's workspace, poisoned with NaN (else NULL: the call allocates) */
-} bt_case;
-
-/* ‖a − ref‖/‖ref‖ in double (the absolute error where ref is 0) over the
- * steps (w values each) that skip does not mark (skip NULL: all). */
-static double rel_diff(const float *a, const float *ref, size_t n, int w, const unsigned char *skip)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (skip && skip[i / w]) continue;
-        double e = (double)a[i] - ref[i];
-        num += e * e, den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
 /* A device result on the host as floats (NULL after a failed download). */
@@ -141,11 +121,12 @@ static double bt_err_kept(const bt_tensor *t, const bt_skip *sk, int i)
 }
 
 /* Checks every result of a case against the CPU's but those in the bit
- * mask `unchecked`; result `special` (or -1) is measured over `scale` =
- * Σ|its terms| (bt_err_over_terms); result i's tolerance is tol[i] (tol
- * NULL: bf_tol); sk (or NULL) leaves steps out of the per-step results. */
+ * mask `unchecked`; result i is measured over terms[i] = Σ|its terms|
+ * (bt_err_over_terms) where that is given and > 0 (a sum that cancels);
+ * its tolerance is tol[i] (tol NULL: bf_tol); sk (or NULL) leaves steps
+ * out of the per-step results. */
 static void bt_check_all(const char *op, const bt_case *c, const bt_tensor *r, const char *const *names, int n,
-                         int special, double scale, unsigned unchecked, const double *tol, const bt_skip *sk)
+                         const double *terms, unsigned unchecked, const double *tol, const bt_skip *sk)
 {
     sq_dims d = c->d;
     for (int i = 0; i < n; i++) {
@@ -158,150 +139,29 @@ static void bt_check_all(const char *op, const bt_case *c, const bt_tensor *r, c
                  : sq_cuda_scalar_fused_bf16(d, c->chunk)   ? " (fused fwd)"
                                                             : "",
                  names[i]);
-        th_close(what, i == special ? bt_err_over_terms(&r[i], scale) : bt_err_kept(&r[i], sk, i), tol ? tol[i] : bf_tol);
+        double err = terms && terms[i] > 0 ? bt_err_over_terms(&r[i], terms[i]) : bt_err_kept(&r[i], sk, i);
+        th_close(what, err, tol ? tol[i] : bf_tol);
     }
 }
 
 /* ---- mLSTM --------------------------------------------------------------------------- */
 
-enum { MQ, MK, MV, MIG, MFG, MS0, MN0, MM0, MDOUT, MDS1, MDN1, M_NIN };
-enum { MOUT, MS1, MN1, MM1, MDQ, MDK, MDV, MDIG, MDFG, MDS0, MDN0, MDM0, M_NRES };
 static const char *const m_names[M_NRES] = {"out", "final S", "final n", "final m", "dq",  "dk",
                                             "dv",  "digate",  "dfgate",  "dS0",     "dn0", "dm0"};
 
-/* Case 3's inputs: step 0 of each (b, h) writes with ĩ = 25, every other step with ĩ = -25, and
- * nothing is forgotten (f̃ = 30), so one step dominates the state; every later query is that step's
- * key k_0 made nearly orthogonal to it (q·k_0 = 0.02 |q||k_0|). Then o ≈ v_0 as (S̄ᵀq)/(n̄·q), a
- * ratio of two small numbers that the state's rounding must not spoil. */
-static void dominated_inputs(sq_dims d, float *q, const float *k, float *ig, float *fg)
-{
-    for (int b = 0; b < d.B; b++)
-        for (int h = 0; h < d.H; h++) {
-            const float *k0 = k + ((size_t)b * d.T * d.H + h) * d.K;
-            double kk = 0;
-            for (int i = 0; i < d.K; i++) kk += (double)k0[i] * k0[i];
-            for (int t = 0; t < d.T; t++) {
-                size_t g = ((size_t)b * d.T + t) * d.H + h;
-                float *qt = q + g * d.K;
-                ig[g] = t == 0 ? 25.0f : -25.0f, fg[g] = 30.0f;
-                if (t == 0) continue; /* q_0 stays random: q_0·k_0 ≈ 0 would leave o_0's sign to rounding */
-                double qk = 0, qq = 0;
-                for (int i = 0; i < d.K; i++) qk += (double)qt[i] * k0[i];
-                for (int i = 0; i < d.K; i++) qt[i] -= (float)(qk / kk) * k0[i]; /* q ⊥ k_0 */
-                for (int i = 0; i < d.K; i++) qq += (double)qt[i] * qt[i];
-                for (int i = 0; i < d.K; i++) qt[i] += (float)(0.02 * sqrt(qq / kk)) * k0[i];
-            }
-        }
-}
-
-/* Inputs as test_cuda.c's: ĩ ~ U(-3, 3), f̃ ~ U(0, 6); with big gates (the
- * stabilizer's cases) 1: ĩ ~ U(5, 25), f̃ ~ U(-3, 3); 2: both ~ U(-30, 30); 3: dominated_inputs. */
-static void mlstm_inputs(sq_dims d, int big_gates, bt_tensor *x, bt_tensor *r)
-{
-    size_t nq = (size_t)d.B * d.T * d.H * d.K, nv = (size_t)d.B * d.T * d.H * d.V, ng = (size_t)d.B * d.T * d.H;
-    size_t nS = (size_t)d.B * d.H * d.K * d.V, nn = (size_t)d.B * d.H * d.K, nm = (size_t)d.B * d.H;
-    const float ig[4][2] = {{-3, 3}, {5, 25}, {-30, 30}, {0, 0}}, fg[4][2] = {{0, 6}, {-3, 3}, {-30, 30}, {0, 0}};
-    float *q = th_randn(nq, 1), *k = th_randn(nq, 1), *igate = th_randu(ng, ig[big_gates][0], ig[big_gates][1]);
-    float *fgate = th_randu(ng, fg[big_gates][0], fg[big_gates][1]);
-    bf16_round_all(k, nq);
-    if (big_gates == 3) dominated_inputs(d, q, k, igate, fgate);
-    bt_in(&x[MQ], q, nq, 1), bt_in(&x[MK], k, nq, 1), bt_in(&x[MV], th_randn(nv, 1), nv, 1);
-    bt_in(&x[MIG], igate, ng, 0);
-    bt_in(&x[MFG], fgate, ng, 0);
-    bt_in(&x[MS0], th_randn(nS, 0.3f), nS, 0), bt_in(&x[MN0], th_randu(nn, 0.1f, 1), nn, 0);
-    bt_in(&x[MM0], th_randu(nm, -1, 1), nm, 0), bt_in(&x[MDOUT], th_randn(nv, 1), nv, 1);
-    bt_in(&x[MDS1], th_randn(nS, 0.1f), nS, 0), bt_in(&x[MDN1], th_randn(nn, 0.1f), nn, 0);
-    const size_t osz[M_NRES] = {nv, nS, nn, nm, nq, nq, nv, ng, ng, nS, nn, nm};
-    for (int i = 0; i < M_NRES; i++) bt_out(&r[i], osz[i], i == MOUT || i == MDQ || i == MDK || i == MDV);
-}
-
-/* Times 1 + 2⁻⁹u, u ~ U(-1, 1) fresh: bf16's own rounding of x, into y. */
-static void perturb(float *y, const float *x, size_t n)
-{
-    float *u = th_randu(n, -1, 1);
-    for (size_t i = 0; i < n; i++) y[i] = x[i] * (1 + ldexpf(u[i], -9));
-    sq_free(u);
-}
-
-/* The mLSTM's conditioning at bf16's precision. o = h / max(|N|, e^{-m})
- * has a kink at |N| = e^{-m}, where the gradient jumps, and where e^{-m} is
- * tiny (large input gates) N can cancel to almost nothing: near such a step
- * the exact result moves by far more than bf16's rounding when the inputs
- * move by that rounding, and a computation that rounds inside to bf16 (the
- * fused kernels) lands anywhere in that range. So the CPU runs NPERT more
- * times on q and k times 1 + 2⁻⁹u (u ~ U(-1, 1) fresh each time: bf16's own
- * rounding of them). A step whose output then moves by more than 10% (of
- * the larger of its size and a tenth of the RMS step) is singular at bf16:
- * it is left out of the per-step results' checks (at most 5% of the steps
- * may be, checked here). Result i's tolerance is the larger of bf_tol and
- * twice the most it moved over the steps kept (dm0 over its terms). Where
- * the reference is well-conditioned that is bf_tol; every check prints its
- * tolerance. */
-enum { NPERT = 6 };
-static void m_conditioning(const bt_case *c, const bt_tensor *x, const bt_tensor *r, double scale, const int *width,
-                           unsigned char *skip, double *tol)
-{
-    sq_dims d = c->d;
-    size_t nq = x[MQ].n, steps = (size_t)d.B * d.T * d.H, nskip = 0;
-    float *q = sq_alloc_floats(nq), *k = sq_alloc_floats(nq), *p[NPERT][M_NRES];
-    sq_mlstm_opts o = {c->chunk, 0};
-    sq_mlstm_in in = {q, k, x[MV].h, x[MIG].h, x[MFG].h};
-    sq_mlstm_state s0 = {x[MS0].h, x[MN0].h, x[MM0].h}, ds1 = {x[MDS1].h, x[MDN1].h, NULL};
-    double ms = 0;
-    for (size_t e = 0; e < r[MOUT].n; e++) ms += (double)r[MOUT].h[e] * r[MOUT].h[e];
-    double floor_ = 0.1 * sqrt(ms / steps);
-    memset(skip, 0, steps);
-    for (int t = 0; t < NPERT; t++) {
-        for (int i = 0; i < M_NRES; i++) p[t][i] = sq_alloc_floats(r[i].n);
-        sq_mlstm_state s1 = {p[t][MS1], p[t][MN1], p[t][MM1]}, ds0 = {p[t][MDS0], p[t][MDN0], p[t][MDM0]};
-        sq_mlstm_grad g = {p[t][MDQ], p[t][MDK], p[t][MDV], p[t][MDIG], p[t][MDFG]};
-        perturb(q, x[MQ].h, nq), perturb(k, x[MK].h, nq);
-        th_expect_ok("cpu mlstm fwd (perturbed)", sq_mlstm_fwd(d, &o, &in, c->with_state ? &s0 : NULL, p[t][MOUT], &s1, NULL));
-        th_expect_ok("cpu mlstm bwd (perturbed)", sq_mlstm_bwd(d, &o, &in, c->with_state ? &s0 : NULL, x[MDOUT].h,
-                                                               c->with_ds1 ? &ds1 : NULL, &g, &ds0, NULL));
-        for (size_t st = 0; st < steps; st++) {
-            double dd = 0, rr = 0;
-            for (int e = 0; e < d.V; e++) {
-                double a = r[MOUT].h[st * d.V + e], b = p[t][MOUT][st * d.V + e];
-                dd += (a - b) * (a - b), rr += a * a;
-            }
-            if (sqrt(dd) > 0.1 * fmax(sqrt(rr), floor_)) skip[st] = 1;
-        }
-    }
-    for (size_t st = 0; st < steps; st++) nskip += skip[st];
-    th_check(nskip * 20 <= steps, "mlstm bf16 B%d T%d H%d opt %d: %zu of %zu steps singular at bf16 (at most 5%%)",
-             d.B, d.T, d.H, c->opt, nskip, steps);
-    for (int i = 0; i < M_NRES; i++) {
-        tol[i] = bf_tol;
-        for (int t = 0; t < NPERT; t++) {
-            double moved = rel_diff(p[t][i], r[i].h, r[i].n, width[i] ? width[i] : 1, width[i] ? skip : NULL);
-            if (i == MDM0 && c->with_state) { /* dm0: over its terms, as it is checked */
-                moved = 0;
-                for (size_t e = 0; e < r[i].n; e++) moved += fabs((double)p[t][i][e] - r[i].h[e]);
-                moved /= scale > 1e-30 ? scale : 1;
-            }
-            tol[i] = fmax(tol[i], 2 * moved);
-        }
-    }
-    for (int t = 0; t < NPERT; t++)
-        for (int i = 0; i < M_NRES; i++) sq_free(p[t][i]);
-    sq_free(q), sq_free(k);
-}
-
+/* The CPU's results and tolerances (mlstm_reference, which zeroes dO on the steps singular at
+ * bf16), then the GPU's on the same inputs. */
 static void check_mlstm(const bt_case *c)
 {
     sq_dims d = c->d;
     bt_tensor x[M_NIN], r[M_NRES];
-    mlstm_inputs(d, c->opt, x, r);
+    m_cond k = {0};
+    mlstm_host_inputs(c, x, r);
+    int ok = mlstm_reference(c, x, r, &k) == 0;
+    th_check(ok && m_few_singular(c, &k), "mlstm bf16 B%d T%d H%d opt %d: %zu of %d steps singular at bf16 (at most 1 + 10%%)",
+             d.B, d.T, d.H, c->opt, k.nskip, d.B * d.T * d.H);
+    bt_to_device(x, M_NIN, r, M_NRES);
     sq_mlstm_opts o = {c->chunk, 0};
-    sq_mlstm_in in = {x[MQ].h, x[MK].h, x[MV].h, x[MIG].h, x[MFG].h};
-    sq_mlstm_state s0 = {x[MS0].h, x[MN0].h, x[MM0].h}, s1 = {r[MS1].h, r[MN1].h, r[MM1].h};
-    sq_mlstm_state ds1 = {x[MDS1].h, x[MDN1].h, NULL}, ds0 = {r[MDS0].h, r[MDN0].h, r[MDM0].h};
-    sq_mlstm_grad g = {r[MDQ].h, r[MDK].h, r[MDV].h, r[MDIG].h, r[MDFG].h};
-    th_expect_ok("cpu mlstm fwd", sq_mlstm_fwd(d, &o, &in, c->with_state ? &s0 : NULL, r[MOUT].h, &s1, NULL));
-    th_expect_ok("cpu mlstm bwd", sq_mlstm_bwd(d, &o, &in, c->with_state ? &s0 : NULL, x[MDOUT].h,
-                                               c->with_ds1 ? &ds1 : NULL, &g, &ds0, NULL));
-
     float *work = c->give_work ? device_poisoned(sq_cuda_mlstm_bf16_work_floats(d, &o)) : NULL;
     sq_mlstm_in_bf16 bin = {dev_b(&x[MQ]), dev_b(&x[MK]), dev_b(&x[MV]), dev_f(&x[MIG]), dev_f(&x[MFG])};
     sq_mlstm_state gs0 = {dev_f(&x[MS0]), dev_f(&x[MN0]), dev_f(&x[MM0])};
@@ -315,21 +175,17 @@ static void check_mlstm(const bt_case *c)
                  sq_cuda_mlstm_bwd_bf16(d, &o, &bin, c->with_state ? &gs0 : NULL, dev_b(&x[MDOUT]),
                                         c->with_ds1 ? &gds1 : NULL, &bg, &gds0, work));
     th_expect_ok("sync", sq_cuda_sync());
-    /* dm0 = Σ dS̄0 ⊙ S̄0 + Σ dn̄0 ⊙ n̄0 cancels: measured over the size of its terms */
-    double scale = abs_dot(r[MDS0].h, x[MS0].h, r[MDS0].n) + abs_dot(r[MDN0].h, x[MN0].h, r[MDN0].n);
     /* case 3: o ≈ v_0 whatever q, k and the gates are, so their gradients vanish and a relative
      * error of them measures only rounding (float32 against the CPU's float32 too); out is what
-     * the case tests (well-conditioned: its tolerance stays bf_tol) */
+     * the case tests. dm0 = Σ dS̄0 ⊙ S̄0 + Σ dn̄0 ⊙ n̄0 cancels: measured over the size of its terms. */
     unsigned vanish = c->opt == 3 ? 1u << MDQ | 1u << MDK | 1u << MDIG | 1u << MDFG : 0;
-    double tol[M_NRES];
-    const int width[M_NRES] = {d.V, 0, 0, 0, d.K, d.K, d.V, 1, 1, 0, 0, 0};
-    unsigned char *skip = malloc((size_t)d.B * d.T * d.H);
-    if (th_check(skip != NULL, "host malloc")) {
-        m_conditioning(c, x, r, scale, width, skip, tol);
-        bt_skip sk = {skip, width};
-        bt_check_all("mlstm", c, r, m_names, M_NRES, c->with_state ? MDM0 : -1, scale, vanish, tol, &sk);
+    if (ok) {
+        bt_skip sk = {k.skip, k.width};
+        double terms[M_NRES] = {0};
+        if (c->with_state) terms[MDM0] = k.dm0_scale;
+        bt_check_all("mlstm", c, r, m_names, M_NRES, terms, vanish, k.tol, &sk);
     }
-    free(skip);
+    free(k.skip);
     sq_cuda_free(work);
     bt_free(x, M_NIN), bt_free(r, M_NRES);
 }
@@ -364,65 +220,24 @@ static void check_linattn(const bt_case *c)
                  sq_cuda_linattn_bwd_bf16(d, &o, dev_b(&x[LQ]), dev_b(&x[LK]), dev_b(&x[LV]), gS0, dev_b(&x[LDOUT]),
                                           gdS1, dev_b(&r[LDQ]), dev_b(&r[LDK]), dev_b(&r[LDV]), dev_f(&r[LDS0]), work));
     th_expect_ok("sync", sq_cuda_sync());
-    bt_check_all("linattn", c, r, l_names, L_NRES, -1, 0, 0, NULL, NULL);
+    bt_check_all("linattn", c, r, l_names, L_NRES, NULL, 0, NULL, NULL);
     sq_cuda_free(work);
     bt_free(x, L_NIN), bt_free(r, L_NRES);
 }
 
 /* ---- Mamba-2 SSD --------------------------------------------------------------------- */
 
-enum { SX, SB, SC, SDT, SDTB, SA, SD, SS0, SDY, SDS1, S_NIN };
-enum { SY, SS1, SDX, SDB, SDC, SDDT, SDDTB, SDA, SDD, SDS0, S_NRES };
 static const char *const s_names[S_NRES] = {"y", "final S", "dx", "dBm", "dCm", "ddt", "ddt_bias", "dA", "dD", "dS0"};
-
-/* Inputs as test_cuda.c's: Δ̃ ~ N(0, 1), bias ~ U(-3, 0), A ~ U(-2, -0.1) < 0. */
-static void ssd_inputs(sq_dims d, int G, bt_tensor *x, bt_tensor *r)
-{
-    size_t nx = (size_t)d.B * d.T * d.H * d.V, nb = (size_t)d.B * d.T * G * d.K, ng = (size_t)d.B * d.T * d.H;
-    size_t nS = (size_t)d.B * d.H * d.K * d.V, nh = (size_t)d.H;
-    bt_in(&x[SX], th_randn(nx, 1), nx, 1), bt_in(&x[SB], th_randn(nb, 1), nb, 1), bt_in(&x[SC], th_randn(nb, 1), nb, 1);
-    bt_in(&x[SDT], th_randn(ng, 1), ng, 0), bt_in(&x[SDTB], th_randu(nh, -3, 0), nh, 0);
-    bt_in(&x[SA], th_randu(nh, -2, -0.1f), nh, 0), bt_in(&x[SD], th_randn(nh, 1), nh, 0);
-    bt_in(&x[SS0], th_randn(nS, 0.3f), nS, 0), bt_in(&x[SDY], th_randn(nx, 1), nx, 1);
-    bt_in(&x[SDS1], th_randn(nS, 0.3f), nS, 0);
-    const size_t osz[S_NRES] = {nx, nS, nx, nb, nb, ng, nh, nh, nh, nS};
-    for (int i = 0; i < S_NRES; i++) bt_out(&r[i], osz[i], i == SY || i == SDX || i == SDB || i == SDC);
-}
-
-/* SSD's tolerances as m_conditioning's (no kink here, but dA, dD and the
- * bias's gradient are sums over every step whose terms cancel): the CPU
- * again NPERT times on x, B and C moved by bf16's rounding. */
-static void ssd_conditioning(const bt_case *c, const bt_tensor *x, const bt_tensor *r, double *tol)
-{
-    sq_dims d = c->d;
-    sq_ssd_opts o = {c->chunk, c->opt};
-    float *px = sq_alloc_floats(x[SX].n), *pb = sq_alloc_floats(x[SB].n), *pc = sq_alloc_floats(x[SC].n), *p[S_NRES];
-    for (int i = 0; i < S_NRES; i++) p[i] = sq_alloc_floats(r[i].n), tol[i] = bf_tol;
-    sq_ssd_in in = {px, pb, pc, x[SDT].h, x[SDTB].h, x[SA].h, x[SD].h};
-    sq_ssd_grad g = {p[SDX], p[SDB], p[SDC], p[SDDT], p[SDDTB], p[SDA], p[SDD]};
-    const float *S0 = c->with_state ? x[SS0].h : NULL, *dS1 = c->with_ds1 ? x[SDS1].h : NULL;
-    for (int t = 0; t < NPERT; t++) {
-        perturb(px, x[SX].h, x[SX].n), perturb(pb, x[SB].h, x[SB].n), perturb(pc, x[SC].h, x[SC].n);
-        th_expect_ok("cpu ssd fwd (perturbed)", sq_ssd_fwd(d, &o, &in, S0, p[SY], p[SS1], NULL));
-        th_expect_ok("cpu ssd bwd (perturbed)", sq_ssd_bwd(d, &o, &in, S0, x[SDY].h, dS1, &g, p[SDS0], NULL));
-        for (int i = 0; i < S_NRES; i++) tol[i] = fmax(tol[i], 2 * rel_diff(p[i], r[i].h, r[i].n, 1, NULL));
-    }
-    for (int i = 0; i < S_NRES; i++) sq_free(p[i]);
-    sq_free(px), sq_free(pb), sq_free(pc);
-}
 
 static void check_ssd(const bt_case *c)
 {
     sq_dims d = c->d;
     bt_tensor x[S_NIN], r[S_NRES];
-    ssd_inputs(d, c->opt, x, r);
+    double tol[S_NRES], terms[S_NRES];
+    ssd_host_inputs(c, x, r);
+    int ok = ssd_reference(c, x, r, tol, terms) == 0;
+    bt_to_device(x, S_NIN, r, S_NRES);
     sq_ssd_opts o = {c->chunk, c->opt};
-    sq_ssd_in in = {x[SX].h, x[SB].h, x[SC].h, x[SDT].h, x[SDTB].h, x[SA].h, x[SD].h};
-    sq_ssd_grad g = {r[SDX].h, r[SDB].h, r[SDC].h, r[SDDT].h, r[SDDTB].h, r[SDA].h, r[SDD].h};
-    const float *S0 = c->with_state ? x[SS0].h : NULL, *dS1 = c->with_ds1 ? x[SDS1].h : NULL;
-    th_expect_ok("cpu ssd fwd", sq_ssd_fwd(d, &o, &in, S0, r[SY].h, r[SS1].h, NULL));
-    th_expect_ok("cpu ssd bwd", sq_ssd_bwd(d, &o, &in, S0, x[SDY].h, dS1, &g, r[SDS0].h, NULL));
-
     float *work = c->give_work ? device_poisoned(sq_cuda_ssd_bf16_work_floats(d, &o)) : NULL;
     sq_ssd_in_bf16 bin = {dev_b(&x[SX]), dev_b(&x[SB]), dev_b(&x[SC]), dev_f(&x[SDT]),
                           dev_f(&x[SDTB]), dev_f(&x[SA]), dev_f(&x[SD])};
@@ -433,9 +248,7 @@ static void check_ssd(const bt_case *c)
     th_expect_ok("cuda ssd bwd bf16",
                  sq_cuda_ssd_bwd_bf16(d, &o, &bin, gS0, dev_b(&x[SDY]), gdS1, &bg, dev_f(&r[SDS0]), work));
     th_expect_ok("sync", sq_cuda_sync());
-    double tol[S_NRES];
-    ssd_conditioning(c, x, r, tol);
-    bt_check_all("ssd", c, r, s_names, S_NRES, -1, 0, 0, tol, NULL);
+    if (th_check(ok, "ssd bf16: the CPU reference ran")) bt_check_all("ssd", c, r, s_names, S_NRES, terms, 0, tol, NULL);
     sq_cuda_free(work);
     bt_free(x, S_NIN), bt_free(r, S_NRES);
 }
@@ -489,7 +302,9 @@ static void check_gdn(const bt_case *c)
     /* ddt_bias_h = Σ_{b,t} dalpha_{b,t,h} can cancel: measured over Σ|dalpha| */
     double scale = 0;
     for (size_t i = 0; i < r[GDALPHA].n; i++) scale += fabs((double)r[GDALPHA].h[i]);
-    bt_check_all("gdn", c, r, g_names, G_NRES, GDDTB, scale, 0, NULL, NULL);
+    double terms[G_NRES] = {0};
+    terms[GDDTB] = scale;
+    bt_check_all("gdn", c, r, g_names, G_NRES, terms, 0, NULL, NULL);
     sq_cuda_free(work);
     bt_free(x, G_NIN), bt_free(r, G_NRES);
 }
@@ -549,7 +364,9 @@ static void check_slstm(const bt_case *c)
     th_expect_ok("sync", sq_cuda_sync());
     /* ds0's m = dc0·c0 + dn0·n0 can cancel: measured over Σ|terms| */
     double scale = abs_dot(r[TDC0].h, x[TC0].h, r[TDC0].n) + abs_dot(r[TDN0].h, x[TN0].h, r[TDN0].n);
-    bt_check_all("slstm", c, r, t_names, T_NRES, c->with_state ? TDM0 : -1, scale, 0, NULL, NULL);
+    double terms[T_NRES] = {0};
+    if (c->with_state) terms[TDM0] = scale;
+    bt_check_all("slstm", c, r, t_names, T_NRES, terms, 0, NULL, NULL);
     sq_cuda_free(work);
     bt_free(x, T_NIN), bt_free(r, T_NRES);
 }
@@ -687,35 +504,10 @@ void cuda_test_bf16(int small)
     th_check(sq_cuda_scalar_fused_bf16_bwd(fused, 64) && sq_cuda_scalar_fused_bf16(wide, 64) &&
                  !sq_cuda_scalar_fused_bf16_bwd(wide, 64) && !sq_cuda_scalar_fused_bf16_bwd(short_t, 64),
              "fused bf16 backward: the forward's shapes with V <= 128");
-    /* d, chunk, opt, with_state, with_ds1, give_work. mLSTM's T = 1 cases start
-     * from a given state: from the zero state one step's output is ±v wherever
-     * |n̄·q| > e^{-m}, so dq, dk and dĩ are zero up to rounding there and a
-     * relative error of them measures nothing. */
-    const bt_case mlstm[] = {
-        {{2, 200, 3, 16, 24}, 64, 0, 1, 1, 1}, /* normal */
-        {{1, 77, 1, 16, 40}, 32, 0, 0, 0, 0},  /* odd: T % chunk != 0, B = H = 1, K != V */
-        {{2, 1, 2, 8, 8}, 64, 0, 1, 1, 1},     /* T = 1 */
-        {{1, 1, 1, 8, 16}, 64, 0, 1, 0, 0},
-        /* the fused forward's shapes (sq_cuda_scalar_fused_bf16): two V tiles, K < 64, T = 64 */
-        {{2, 200, 3, 64, 64}, 64, 0, 1, 1, 1},
-        {{1, 130, 2, 128, 128}, 64, 1, 1, 0, 0}, /* big gates */
-        {{1, 64, 1, 40, 64}, 64, 1, 0, 0, 1},
-        {{1, 300, 2, 32, 48}, 64, 2, 0, 0, 0}, /* gates in ±30 */
-        {{1, 300, 2, 64, 64}, 64, 2, 1, 1, 0},
-        {{1, 100, 2, 64, 192}, 64, 0, 1, 1, 0}, /* fused forward, staged backward (V > 128) */
-        {{3, 129, 2, 96, 128}, 64, 0, 1, 0, 1}, /* fused backward: K between the tiles, ragged T */
-        {{2, 192, 2, 64, 64}, 64, 3, 0, 0, 0},  /* one step dominates the state, q nearly ⊥ its key */
-        {{1, 130, 2, 128, 128}, 64, 3, 0, 1, 0},
-        {{1, 100, 2, 32, 48}, 64, 3, 0, 0, 0},  /* the same on the staging path */
-    };
-    for (size_t i = 0; i < sizeof mlstm / sizeof mlstm[0]; i++) check_mlstm(&mlstm[i]);
-    /* T = 4096 with gates in ±30 (test_cuda.c's float32 stability case): the staging path's
-     * backward runs its products in TF32, the fused forward rounds Z and the states */
-    const bt_case mlstm_long[] = {
-        {{1, 4096, 2, 32, 48}, 64, 2, 0, 0, 0},
-        {{1, 4096, 2, 64, 64}, 64, 2, 1, 1, 1},
-    };
-    for (size_t i = 0; !small && i < sizeof mlstm_long / sizeof mlstm_long[0]; i++) check_mlstm(&mlstm_long[i]);
+    /* the mLSTM's and SSD's cases: bf16_cond.c */
+    for (int i = 0; i < mlstm_bf16_ncases; i++) check_mlstm(&mlstm_bf16_cases[i]);
+    for (int i = 0; !small && i < mlstm_bf16_nlong; i++) check_mlstm(&mlstm_bf16_long[i]);
+    /* d, chunk, opt, with_state, with_ds1, give_work */
     const bt_case linattn[] = {
         {{2, 200, 3, 16, 24}, 64, 0, 1, 1, 1},
         {{1, 77, 1, 16, 40}, 32, 0, 0, 0, 0},
@@ -725,17 +517,7 @@ void cuda_test_bf16(int small)
         {{1, 64, 1, 128, 64}, 64, 0, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof linattn / sizeof linattn[0]; i++) check_linattn(&linattn[i]);
-    const bt_case ssd[] = {
-        {{2, 130, 4, 16, 24}, 64, 2, 1, 1, 1}, /* opt: ngroups */
-        {{1, 100, 1, 16, 8}, 64, 1, 0, 0, 0},
-        {{1, 1, 2, 8, 8}, 64, 2, 1, 1, 1},
-        {{2, 1, 4, 8, 16}, 64, 4, 0, 0, 0},
-        {{2, 150, 4, 128, 64}, 64, 2, 1, 1, 1}, /* fused forward */
-        {{1, 100, 2, 64, 128}, 64, 1, 0, 0, 0},
-        {{1, 64, 4, 24, 64}, 64, 4, 1, 0, 1},
-        {{2, 191, 4, 128, 128}, 64, 2, 0, 1, 0}, /* fused backward at D = 128, ragged T */
-    };
-    for (size_t i = 0; i < sizeof ssd / sizeof ssd[0]; i++) check_ssd(&ssd[i]);
+    for (int i = 0; i < ssd_bf16_ncases; i++) check_ssd(&ssd_bf16_cases[i]);
     const bt_case gdn[] = {
         {{2, 100, 3, 32, 24}, 64, 1, 1, 1, 1}, /* opt: qk_l2norm */
         {{1, 77, 1, 16, 40}, 32, 0, 0, 0, 0},
