@@ -499,7 +499,7 @@ int cu_scalar_fused_stages(const char *op, const sc_args *a, const sc_work &w, c
  *   Z = s (Q Kᵀ) ⊙ A ⊙ Δ'ᵀ,  E = Z ⊙ dp,  G = s A ⊙ dp   (Z rounded to bf16, G as a hi and a lo bf16 half)
  *   dQ = (G ⊙ Δ'ᵀ) K + s α ⊙ (dH S̄_inᵀ + dN n̄_inᵀ)
  *   dK' = Gᵀ Q + γ ⊙ u                   (the gradient w.r.t. k' = Δ'⊙k; = dK where Δ' = 1;
- *                                         SSD: dB = Δ ⊙ dK', summed over a group's heads after) 
+ *                                         SSD: dB = Δ ⊙ dK', summed over a group's heads after)
  *   dV = Zᵀ dH + (γΔ') ⊙ (K dS̄_out)     (+ D_h dy in SSD)
  *   dF_j = rowE_j - colE_j + s α_j q_j·r_j - cs_j,  cs_s = γ_s k'_s·u_s,
  *   dF_last += Σ_s cs_s + β_c (S̄_in·dS̄_out + n̄_in·dn̄_out),  dλ_r = Σ_{j>=r} dF_j,  dw_s = colE_s + cs_s. */
