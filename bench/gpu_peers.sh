@@ -7,6 +7,8 @@
 # peer script copied to .peers/gpu_peers.py (or PEERS_SCRIPT=path). FLA refuses its gated backward on
 # Hopper with Triton < 3.7.1 (its issue #640): this script disables that check in the local copy, so
 # FLA's backward times are timings only, not trustworthy results.
+# PEERS="mamba attn" (default "ceil fla mamba attn") runs a subset: the peers' Triton compiles took
+# 210 s (mamba) and 460 s (FLA) on an H200, so on a short device call run them in separate calls.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-$(mktemp -d)}}
@@ -23,7 +25,7 @@ for shape in 4,4096,16,128 8,2048,8,64 1,16384,16,128; do
     ./subq bench ops --device cuda --dtype bf16 --ops mlstm,ssd,gdn,attn --B "$B" --T "$T" --H "$H" --K "$D" \
         --V "$D" --json "$out/subq_bf16_B${B}_T${T}_H${H}_D${D}.json" | tail -n 8
 done
-for peer in ceil fla mamba attn; do
+for peer in ${PEERS:-ceil fla mamba attn}; do
     echo "== peer $peer"
     # FLA compiles its Triton kernels on first use (minutes): it gets the longest budget
     limit=220; [ "$peer" = fla ] && limit=${FLA_TIMEOUT:-420}
