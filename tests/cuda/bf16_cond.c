@@ -265,6 +265,17 @@ static double m_moved(const bt_case *c, const bt_tensor *r, float *p[NPERT][M_NR
     return most;
 }
 
+/* The CPU again, plain into r and on the moves mv into p, and each tolerance raised to twice the
+ * most its result moved (dm0 over its terms, whose size is taken here). */
+static int m_raise_tolerances(const bt_case *c, const bt_tensor *x, bt_tensor *r, const m_move *mv,
+                              float *p[NPERT][M_NRES], m_cond *k)
+{
+    int rc = mlstm_runs(c, x, r, mv, p);
+    k->dm0_scale = abs_dot(r[MDS0].h, x[MS0].h, r[MDS0].n) + abs_dot(r[MDN0].h, x[MN0].h, r[MDN0].n);
+    for (int i = 0; !rc && i < M_NRES; i++) k->tol[i] = fmax(k->tol[i], 2 * m_moved(c, r, p, k, i));
+    return rc;
+}
+
 int mlstm_reference(const bt_case *c, bt_tensor *x, bt_tensor *r, m_cond *k)
 {
     sq_dims d = c->d;
@@ -290,17 +301,9 @@ int mlstm_reference(const bt_case *c, bt_tensor *x, bt_tensor *r, m_cond *k)
         if (k->skip[st]) memset(x[MDOUT].h + st * d.V, 0, (size_t)d.V * sizeof(float));
     for (int i = 0; i < M_NRES; i++) k->tol[i] = i >= MDQ ? BF_TOL_GRAD : BF_TOL;
     /* with big gates, also what the same q, k moves do once the singular steps' dO is zero */
-    if (!rc && (c->opt == 1 || c->opt == 2)) {
-        rc = mlstm_runs(c, x, r, mv, p);
-        k->dm0_scale = abs_dot(r[MDS0].h, x[MS0].h, r[MDS0].n) + abs_dot(r[MDN0].h, x[MN0].h, r[MDN0].n);
-        for (int i = 0; !rc && i < M_NRES; i++) k->tol[i] = fmax(k->tol[i], 2 * m_moved(c, r, p, k, i));
-    }
+    if (!rc && (c->opt == 1 || c->opt == 2)) rc = m_raise_tolerances(c, x, r, mv, p, k);
     for (int t = 0; t < NPERT; t++) m_move_make(&mv2[t], x, MOVE_V | MOVE_DO);
-    if (!rc) rc = mlstm_runs(c, x, r, mv2, p);
-    if (!rc) {
-        k->dm0_scale = abs_dot(r[MDS0].h, x[MS0].h, r[MDS0].n) + abs_dot(r[MDN0].h, x[MN0].h, r[MDN0].n);
-        for (int i = 0; i < M_NRES; i++) k->tol[i] = fmax(k->tol[i], 2 * m_moved(c, r, p, k, i));
-    }
+    if (!rc) rc = m_raise_tolerances(c, x, r, mv2, p, k);
     for (int t = 0; t < NPERT; t++) {
         for (int i = 0; i < M_NRES; i++) sq_free(p[t][i]);
         for (int i = 0; i < 4; i++) sq_free(mv[t].in[i]), sq_free(mv2[t].in[i]);
