@@ -124,6 +124,8 @@ int cu_op_tf32(int on)
     return prev;
 }
 
+int cu_op_tf32_on(void) { return g_op_tf32; }
+
 int cu_gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha, const float *A, int lda,
                long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
                int batch)

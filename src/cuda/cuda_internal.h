@@ -40,6 +40,25 @@ int cu_gemm_rm(const char *op, int ta, int tb, int M, int N, int Kd, float alpha
  * the layers' math modes leave it alone). Returns the previous setting,
  * which the caller restores. */
 int cu_op_tf32(int on);
+/* Whether cu_op_tf32 is on: the operators may also run products of their
+ * own kernels on the tensor cores (gdn.cu's scans, bf16 in hi and lo halves). */
+int cu_op_tf32_on(void);
+
+/* Gated DeltaNet's chunk scan on the tensor cores (gdn_scan_bf16.cu; its
+ * header gives the math): per chunk c (reversed when `reverse`)
+ * Sst[c] = S; Y_c = Y0_c + s1 X1_c S; S <- eL[c] S + G_c + s2 X2_cᵀ Y_c,
+ * G_c read from Sst[c] first when g_in_sst. Rows [BH, Tp, K] and [BH, Tp, V]
+ * (chunks of 64 rows), states [BH, nc, K, V]; S_init, S_final [BH, K, V]
+ * or NULL (zero; not written). Y may be Y0. Needs cu_gdn_scan_tc_fits. */
+typedef struct {
+    int BH, nc, Tp, K, V, reverse, g_in_sst;
+    float s1, s2;
+    const float *X1, *X2, *Y0, *eL, *S_init;
+    float *Y, *Sst, *S_final;
+} cu_gdn_scan;
+int cu_gdn_scan_tc_fits(int K, int L);
+int cu_gdn_scan_tc(const char *op, const cu_gdn_scan *s);
+
 /* The handle of the layers' products, in the mode of sq_cuda_set_layer_math
  * (for SQ_CUDA_MATH_BF16 the float32 one: the caller asks cublasGemmEx for
  * bf16 compute), and that mode. */

@@ -44,6 +44,7 @@ typedef struct {
     int B, T, H, K, V;
     int L, nc, Tp;   /* chunk length (<= T), chunks, padded length nc*L */
     int neg, l2;     /* opts: β ∈ (0,2); L2 norm inside the op */
+    int tc;          /* the scans on the tensor cores (gdn_scan_bf16.cu): bf16 callers, L = 64, K % 8 == 0 */
     const float *q, *k, *v, *alpha, *beta, *A_log, *dt_bias;
 } gd_args;
 
@@ -143,13 +144,10 @@ __device__ static double gd_sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)
 
 /* ---- forward kernels ---------------------------------------------------------- */
 
-/* One warp per row (bh, t < T'): q̂ = q/(‖q‖√K), k̂ = k/‖k‖ (or q/√K, k), v, and in
+/* A warp's row (bh, t < T'): q̂ = q/(‖q‖√K), k̂ = k/‖k‖ (or q/√K, k), v, and in
  * double g = -e^{A_log} softplus(α̃ + bias), β = σ(β̃) (×2). Padded rows: zeros. */
-__global__ static void gd_prep_rows(gd_args a, gd_work w)
+__device__ static void gd_prep_row(const gd_args &a, const gd_work &w, size_t row, int lane)
 {
-    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / 32;
-    int lane = gid % 32;
-    if (row >= (size_t)a.B * a.H * a.Tp) return;
     size_t bh = row / a.Tp;
     int t = row % a.Tp, b = bh / a.H, h = bh % a.H;
     float *qh = w.qh + row * a.K, *kh = w.kh + row * a.K, *vt = w.vt + row * a.V;
@@ -183,24 +181,10 @@ __global__ static void gd_prep_rows(gd_args a, gd_work w)
     w.kn[row] = (float)nk;
 }
 
-/* One thread per (bh, chunk): γ_t = Σ_{r<=t} g_r in double, e^{γ_L}. */
-__global__ static void gd_chunk_gates(gd_args a, gd_work w)
-{
-    size_t id = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (id >= (size_t)a.B * a.H * a.nc) return;
-    size_t base = (id / a.nc) * a.Tp + (id % a.nc) * a.L;
-    double acc = 0;
-    for (int j = 0; j < a.L; j++) w.gam[base + j] = (acc += w.g[base + j]);
-    w.eL[id] = (float)exp(acc);
-}
-
-/* One warp per row: the row factors e^γ, e^{γ_L-γ}, β e^γ and the scaled copies
+/* A warp's row: the row factors e^γ, e^{γ_L-γ}, β e^γ and the scaled copies
  * Kx = βe^γ k̂, Kd = e^{γ_L-γ} k̂, Qg = e^γ q̂, Vb = β v. */
-__global__ static void gd_scaled_rows(gd_args a, gd_work w)
+__device__ static void gd_scale_row(const gd_args &a, const gd_work &w, size_t row, int lane)
 {
-    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / 32;
-    int lane = gid % 32;
-    if (row >= (size_t)a.B * a.H * a.Tp) return;
     size_t last = row - row % a.L + a.L - 1; /* the chunk's last row (T' is a multiple of L) */
     double gm = w.gam[row];
     float e = (float)exp(gm), eLt = (float)exp(w.gam[last] - gm), bt = w.beta[row], be = bt * e;
@@ -212,6 +196,31 @@ __global__ static void gd_scaled_rows(gd_args a, gd_work w)
         w.Qg[row * a.K + i] = e * qh[i];
     }
     for (int i = lane; i < a.V; i += 32) w.Vb[row * a.V + i] = bt * vt[i];
+}
+
+/* One block per (bh, chunk): its rows (a warp each, gd_prep_row), then in double
+ * γ_t = Σ_{r<=t} g_r and e^{γ_L} (a scan over one warp), then the rows' factors (gd_scale_row). */
+__global__ static void __launch_bounds__(GD_BLOCK) gd_prep_chunk(gd_args a, gd_work w)
+{
+    size_t hc = blockIdx.x, r0 = (hc / a.nc) * a.Tp + (hc % a.nc) * a.L;
+    int lane = threadIdx.x % 32, wp = threadIdx.x / 32;
+    for (int j = wp; j < a.L; j += GD_WARPS) gd_prep_row(a, w, r0 + j, lane);
+    __syncthreads();
+    if (wp == 0) { /* lane l sums its run of ⌈L/32⌉ steps, then a scan over the lanes */
+        int per = (a.L + 31) / 32, j0 = lane * per, j1 = min(j0 + per, a.L);
+        double own = 0, inc;
+        for (int j = j0; j < j1; j++) own += w.g[r0 + j];
+        inc = own;
+        for (int o = 1; o < 32; o <<= 1) {
+            double y = __shfl_up_sync(0xffffffffu, inc, o);
+            if (lane >= o) inc += y;
+        }
+        double acc = inc - own;
+        for (int j = j0; j < j1; j++) w.gam[r0 + j] = (acc += w.g[r0 + j]);
+        if (lane == 31) w.eL[hc] = (float)exp(inc);
+    }
+    __syncthreads();
+    for (int j = wp; j < a.L; j += GD_WARPS) gd_scale_row(a, w, r0 + j, lane);
 }
 
 /* One warp per row t of a chunk (lanes over s): M_ts = (K̂K̂ᵀ)_ts Γ_ts for s < t,
@@ -237,17 +246,16 @@ __global__ static void gd_mask_chunk(gd_args a, gd_work w)
     }
 }
 
-/* One block per (bh, chunk): Tm = (I + A)^{-1}, A_ts = β_t M_ts (strictly lower), by forward
- * substitution column by column: Tm_tj = δ_tj - Σ_{s<t} A_ts Tm_sj, s ascending as on the
- * CPU. Thread j owns column j (and j + blockDim, ...), so it reads only its own writes;
- * the column lives in shared memory when L <= GD_SOLVE_SMEM_L, else in place in Tm. */
+/* Tm = (I + A)^{-1}, A_ts = β_t M_ts (strictly lower), for L > GD_SOLVE_SMEM_L: one block per
+ * (bh, chunk), forward substitution column by column in place in Tm,
+ * Tm_tj = δ_tj - Σ_{s<t} A_ts Tm_sj, s ascending as on the CPU. Thread j owns column j
+ * (and j + blockDim, ...), so it reads only its own writes. */
 __global__ static void gd_solve_ut(gd_args a, gd_work w)
 {
-    extern __shared__ float sm_tm[];
     size_t hc = blockIdx.x, L = a.L;
     size_t base = (hc / a.nc) * a.Tp + (hc % a.nc) * L;
     const float *M = w.M + hc * L * L;
-    float *out = w.Tm + hc * L * L, *X = L <= GD_SOLVE_SMEM_L ? sm_tm : out;
+    float *X = w.Tm + hc * L * L;
     for (int j = threadIdx.x; j < (int)L; j += blockDim.x)
         for (int t = 0; t < (int)L; t++) {
             float x = t == j ? 1.0f : 0.0f;
@@ -258,9 +266,55 @@ __global__ static void gd_solve_ut(gd_args a, gd_work w)
             }
             X[(size_t)t * L + j] = x;
         }
-    if (X == out) return;
+}
+
+/* The same for L <= GD_SOLVE_SMEM_L, by blocks of 16 in shared memory (A and Tm padded
+ * to nb = ⌈L/16⌉ blocks with A = 0, so the padding is the identity). The diagonal blocks
+ * by forward substitution, then the blocks below by their distance i - j = 1, 2, ...:
+ *   Tm_ij = -Tm_ii Σ_{j<=k<i} A_ik Tm_kj   (from (I + A) Tm = I, block row i). */
+__global__ static void __launch_bounds__(GD_BLOCK) gd_solve_ut_blocks(gd_args a, gd_work w)
+{
+    enum { N = GD_SOLVE_SMEM_L, P = N + 1 };
+    __shared__ float As[N][P], X[N][P], Z[N / 16 - 1][16][17];
+    size_t hc = blockIdx.x;
+    int L = a.L, nb = (L + 15) / 16, n = 16 * nb, tid = threadIdx.x;
+    size_t base = (hc / a.nc) * a.Tp + (hc % a.nc) * L;
+    const float *M = w.M + hc * (size_t)L * L;
+    for (int e = tid; e < n * n; e += GD_BLOCK) {
+        int t = e / n, s = e % n;
+        As[t][s] = t < L && s < t ? w.beta[base + t] * M[(size_t)t * L + s] : 0.0f;
+    }
     __syncthreads();
-    for (size_t e = threadIdx.x; e < L * L; e += blockDim.x) out[e] = X[e];
+    if (tid < n) {
+        int o = 16 * (tid / 16), c = tid % 16;
+        for (int r = 0; r < 16; r++) {
+            float acc = 0;
+            for (int m = c; m < r; m++) acc += As[o + r][o + m] * X[o + m][o + c];
+            X[o + r][o + c] = r == c ? 1.0f : r > c ? -acc : 0.0f;
+        }
+    }
+    for (int d = 1; d < nb; d++) {
+        __syncthreads();
+        for (int e = tid; e < (nb - d) * 256; e += GD_BLOCK) {
+            int p = e / 256, r = e % 256 / 16, c = e % 16, i = p + d;
+            float acc = 0;
+            for (int m = 16 * p; m < 16 * i; m++) acc += As[16 * i + r][m] * X[m][16 * p + c];
+            Z[p][r][c] = acc;
+        }
+        __syncthreads();
+        for (int e = tid; e < (nb - d) * 256; e += GD_BLOCK) {
+            int p = e / 256, r = e % 256 / 16, c = e % 16, i = p + d;
+            float acc = 0;
+            for (int m = 0; m < 16; m++) acc += X[16 * i + r][16 * i + m] * Z[p][m][c];
+            X[16 * i + r][16 * p + c] = -acc;
+        }
+    }
+    __syncthreads();
+    float *out = w.Tm + hc * (size_t)L * L;
+    for (int e = tid; e < L * L; e += GD_BLOCK) {
+        int t = e / L, s = e % L;
+        out[e] = s <= t ? X[t][s] : 0.0f;
+    }
 }
 
 /* acc[i] = Σ_k X[r0 + t_i][k] S[k][lane] for the rows t_i = t + i GD_SW of a chunk (X rows of K
@@ -450,23 +504,26 @@ static int gd_forward_stages(const char *op, const gd_args *a, const gd_work &w,
     gd_shape s = gd_shape_of(a);
     size_t bh = (size_t)a->B * a->H, rows = bh * a->Tp, smem = 0;
     int rc, staged = 0;
-    if ((rc = gd_scan_smem(op, (const void *)gd_scan_fwd, a->K, a->L, &smem, &staged))) return rc;
-    gd_prep_rows<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
-    gd_chunk_gates<<<gd_blocks((size_t)s.n), GD_BLOCK>>>(*a, w);
-    gd_scaled_rows<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
+    if (!a->tc && (rc = gd_scan_smem(op, (const void *)gd_scan_fwd, a->K, a->L, &smem, &staged))) return rc;
+    gd_prep_chunk<<<(unsigned)s.n, GD_BLOCK>>>(*a, w);
     if ((rc = gd_launched(op))) return rc;
     /* Gram matrices K̂K̂ᵀ, Q̂K̂ᵀ per chunk, masked with Γ into M and P */
     if ((rc = cu_gemm_rm(op, 0, 1, s.L, s.L, s.K, 1, w.kh, s.K, s.sK, w.kh, s.K, s.sK, 0, w.M, s.L, s.sLL, s.n)) ||
         (rc = cu_gemm_rm(op, 0, 1, s.L, s.L, s.K, 1, w.qh, s.K, s.sK, w.kh, s.K, s.sK, 0, w.P, s.L, s.sLL, s.n)))
         return rc;
     gd_mask_chunk<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
-    size_t tm_smem = a->L <= GD_SOLVE_SMEM_L ? (size_t)a->L * a->L * sizeof(float) : 0;
-    gd_solve_ut<<<(unsigned)s.n, 64, tm_smem>>>(*a, w);
+    if (a->L <= GD_SOLVE_SMEM_L) gd_solve_ut_blocks<<<(unsigned)s.n, GD_BLOCK>>>(*a, w);
+    else gd_solve_ut<<<(unsigned)s.n, 64>>>(*a, w);
     if ((rc = gd_launched(op))) return rc;
     /* W = Tm Kx, U = Tm Vb */
     if ((rc = cu_gemm_rm(op, 0, 0, s.L, s.K, s.L, 1, w.Tm, s.L, s.sLL, w.Kx, s.K, s.sK, 0, w.W, s.K, s.sK, s.n)) ||
         (rc = cu_gemm_rm(op, 0, 0, s.L, s.V, s.L, 1, w.Tm, s.L, s.sLL, w.Vb, s.V, s.sV, 0, w.U, s.V, s.sV, s.n)))
         return rc;
+    if (a->tc) {
+        cu_gdn_scan sc = {(int)bh, a->nc, a->Tp, a->K, a->V, 0, 0, -1.0f, 1.0f, w.W, w.Kd, w.U, w.eL, S0,
+                          w.Vt, w.Sin, S1};
+        return cu_gdn_scan_tc(op, &sc);
+    }
     gd_scan_fwd<<<dim3((unsigned)bh, (unsigned)((a->V + GD_VT - 1) / GD_VT)), GD_SCAN, smem>>>(*a, w, S0, S1, staged);
     return gd_launched(op);
 }
@@ -704,12 +761,17 @@ static int gd_backward_scan(const char *op, const gd_args *a, const gd_work &w, 
     gd_shape s = gd_shape_of(a);
     size_t smem = 0;
     int rc, staged = 0;
-    if ((rc = gd_scan_smem(op, (const void *)gd_scan_bwd, a->K, a->L, &smem, &staged))) return rc;
+    if (!a->tc && (rc = gd_scan_smem(op, (const void *)gd_scan_bwd, a->K, a->L, &smem, &staged))) return rc;
     gd_to_heads<<<(unsigned)(a->B * a->Tp), GD_BLOCK>>>(dout, w.dOt, a->B, a->T, a->H, a->V, a->Tp);
     if ((rc = gd_launched(op))) return rc;
     if ((rc = cu_gemm_rm(op, 1, 0, s.L, s.V, s.L, 1, w.P, s.L, s.sLL, w.dOt, s.V, s.sV, 0, w.dVt, s.V, s.sV, s.n)) ||
         (rc = cu_gemm_rm(op, 1, 0, s.K, s.V, s.L, 1, w.Qg, s.K, s.sK, w.dOt, s.V, s.sV, 0, w.dSn, s.V, s.sKV, s.n)))
         return rc;
+    if (a->tc) {
+        cu_gdn_scan sc = {a->B * a->H, a->nc, a->Tp, a->K, a->V, 1, 1, 1.0f, -1.0f, w.Kd, w.W, w.dVt, w.eL, dS1,
+                          w.dVt, w.dSn, dS0};
+        return cu_gdn_scan_tc(op, &sc);
+    }
     unsigned tiles = (unsigned)((a->V + GD_VT - 1) / GD_VT);
     gd_scan_bwd<<<dim3((unsigned)(a->B * a->H), tiles), GD_SCAN, smem>>>(*a, w, dS1, dS0, staged);
     return gd_launched(op);
@@ -759,6 +821,7 @@ static gd_args gd_args_of(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in)
 {
     gd_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, o->neg_eigval, o->qk_l2norm};
     a.nc = (a.T + a.L - 1) / a.L;
+    a.tc = cu_op_tf32_on() && cu_gdn_scan_tc_fits(a.K, a.L);
     a.Tp = a.nc * a.L;
     if (in) {
         a.q = in->q, a.k = in->k, a.v = in->v, a.alpha = in->alpha, a.beta = in->beta;

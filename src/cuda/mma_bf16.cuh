@@ -88,6 +88,18 @@ __device__ static void frag_a(uint32_t a[4], const bf16 *s, int p, int r0, int k
                  : "r"(smem_addr(x)));
 }
 
+/* A fragment (rows r0.., k0..) of a tile stored [k][row] (pitch p): the
+ * transposing load, so Kᵀ needs no copy. Lane l names k row k0 + l%8 +
+ * 8·(l/16), columns r0 + 8·(l/8 % 2). */
+__device__ static void frag_at(uint32_t a[4], const bf16 *s, int p, int r0, int k0)
+{
+    int l = threadIdx.x % 32;
+    const bf16 *x = s + (k0 + l % 8 + 8 * (l / 16)) * p + r0 + 8 * (l / 8 % 2);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+                 : "r"(smem_addr(x)));
+}
+
 /* B fragment (k0.., columns n0..) of a tile stored [n][k] (pitch p). */
 __device__ static void frag_b(uint32_t b[2], const bf16 *s, int p, int n0, int k0)
 {

@@ -79,18 +79,6 @@ __device__ static void tile_fetch(bf16 *s, const tile_src &src, const sc_args &a
     }
 }
 
-/* A fragment (rows r0.., k0..) of a tile stored [k][row] (pitch p): the
- * transposing load, so Kᵀ needs no copy. Lane l names k row k0 + l%8 +
- * 8·(l/16), columns r0 + 8·(l/8 % 2). */
-__device__ static void frag_at(uint32_t a[4], const bf16 *s, int p, int r0, int k0)
-{
-    int l = threadIdx.x % 32;
-    const bf16 *x = s + (k0 + l % 8 + 8 * (l / 16)) * p + r0 + 8 * (l / 8 % 2);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
-                 : "r"(smem_addr(x)));
-}
-
 /* The 4 elements of C tile n of this lane: row 16 w + g (+8 for e >= 2), column 8n + 2t (+1 for odd e). */
 __device__ static int c_row(int e) { return 16 * (threadIdx.x / 32) + threadIdx.x % 32 / 4 + 8 * (e / 2); }
 __device__ static int c_col(int n, int e) { return 8 * n + 2 * (threadIdx.x % 4) + e % 2; }

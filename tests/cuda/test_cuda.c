@@ -279,12 +279,13 @@ int main(int argc, char **argv)
     char name[256];
     if (!th_expect_ok("a CUDA device is present", sq_cuda_device(name, sizeof name))) return th_finish();
     printf("device %s\n", name);
-    /* SUBQ_CUDA_ONLY=bf16, =attn or =bf16,attn: those groups alone (a quick run of their kernels) */
+    /* SUBQ_CUDA_ONLY=bf16, =attn, =gdn or a list (bf16,gdn): those groups alone (a quick run of their kernels) */
     const char *only = getenv("SUBQ_CUDA_ONLY");
     if (only) {
         int small_only = getenv("SUBQ_CUDA_SMALL") != NULL;
         if (strstr(only, "bf16")) cuda_test_bf16(small_only);
         if (strstr(only, "attn")) cuda_test_attn(small_only);
+        if (strstr(only, "gdn")) cuda_test_gdn(small_only);
         return th_finish();
     }
     const mlstm_case cases[] = {

@@ -127,6 +127,20 @@ static double bt_err_kept(const bt_tensor *t, const bt_skip *sk, int i)
  * (bt_err_over_terms) where that is given and > 0 (a sum that cancels);
  * its tolerance is tol[i] (tol NULL: bf_tol); sk (or NULL) leaves steps
  * out of the per-step results. */
+/* Which kernels a case runs on, for its label: the fused scalar-gate kernels
+ * (mLSTM, linear attention, SSD), GDN's scans on the tensor cores (chunk 64,
+ * K % 8 == 0, K <= 128: gdn_scan_bf16.cu), or the staging path. */
+static const char *bt_path(const char *op, const bt_case *c)
+{
+    sq_dims d = c->d;
+    if (!strcmp(op, "gdn"))
+        return (c->chunk < d.T ? c->chunk : d.T) == 64 && d.K % 8 == 0 && d.K <= 128 ? " (tensor-core scans)" : "";
+    if (!strcmp(op, "slstm")) return "";
+    return sq_cuda_scalar_fused_bf16_bwd(d, c->chunk) ? " (fused fwd, bwd)"
+           : sq_cuda_scalar_fused_bf16(d, c->chunk)   ? " (fused fwd)"
+                                                      : "";
+}
+
 static void bt_check_all(const char *op, const bt_case *c, const bt_tensor *r, const char *const *names, int n,
                          const double *terms, unsigned unchecked, const double *tol, const bt_skip *sk)
 {
@@ -136,11 +150,7 @@ static void bt_check_all(const char *op, const bt_case *c, const bt_tensor *r, c
         char what[200];
         snprintf(what, sizeof what, "%s bf16 B%d T%d H%d K%d V%d chunk %d opt %d%s%s%s%s: %s", op, d.B, d.T, d.H,
                  d.K, d.V, c->chunk, c->opt, c->with_state ? " state" : "", c->with_ds1 ? " ds1" : "",
-                 c->give_work ? " work" : "",
-                 sq_cuda_scalar_fused_bf16_bwd(d, c->chunk) ? " (fused fwd, bwd)"
-                 : sq_cuda_scalar_fused_bf16(d, c->chunk)   ? " (fused fwd)"
-                                                            : "",
-                 names[i]);
+                 c->give_work ? " work" : "", bt_path(op, c), names[i]);
         double err = terms && terms[i] > 0 ? bt_err_over_terms(&r[i], terms[i]) : bt_err_kept(&r[i], sk, i);
         th_close(what, err, tol ? tol[i] : bf_tol);
     }
@@ -525,6 +535,12 @@ void cuda_test_bf16(int small)
         {{1, 77, 1, 16, 40}, 32, 0, 0, 0, 0},
         {{2, 1, 2, 8, 16}, 64, 1, 1, 1, 1},
         {{1, 1, 1, 8, 8}, 64, 0, 0, 0, 0},
+        /* the scans on the tensor cores (chunk 64, K % 8 == 0): tiles of 16, 32 and 64 columns of V
+         * (gdn_scan_bf16.cu picks the widest that fills 132 SMs), V past the last tile, K = 8 */
+        {{2, 200, 3, 128, 128}, 64, 1, 1, 1, 1},
+        {{1, 130, 2, 64, 72}, 64, 0, 0, 1, 0},
+        {{2, 64, 17, 8, 64}, 64, 1, 0, 0, 1},
+        {{4, 70, 33, 64, 64}, 64, 1, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof gdn / sizeof gdn[0]; i++) check_gdn(&gdn[i]);
     const bt_case slstm[] = {
