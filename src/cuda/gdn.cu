@@ -14,7 +14,9 @@
  * batched cuBLAS GEMMs and small kernels. The recurrence over the chunks
  * (gd_scan_fwd) runs one thread block per (head, 32 columns of V): the columns
  * of S evolve independently, the block keeps its K×32 tile of S in shared
- * memory and stores every chunk's incoming S (Sin) and Ṽ for the rest.
+ * memory and stores every chunk's incoming S (Sin) and Ṽ for the rest. Called
+ * from the bf16 entry points (cu_op_tf32 on), both scans run on the tensor
+ * cores instead (gdn_scan_bf16.cu), where the chunk is 64 and K % 8 == 0.
  *
  * The backward is the CPU's reverse mode, rearranged so that only the
  * state gradient is sequential. With dS' the gradient of a chunk's outgoing
