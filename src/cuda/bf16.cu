@@ -1,7 +1,11 @@
 /* bf16 inputs and outputs for mLSTM, SSD, Gated DeltaNet, sLSTM and linear
  * attention (cuda_bf16.h), and the device bf16 arrays' conversions.
  *
- * Each entry point widens its bf16 tensors (exactly: a bf16 is the upper
+ * GDN is the exception: gdn.cu reads q, k, v and dout as bf16 and writes
+ * out, dq, dk, dv as bf16 itself (cu_gdn_fwd_bf16; no staging, its
+ * workspace is the float32 operator's).
+ *
+ * Every other entry point widens its bf16 tensors (exactly: a bf16 is the upper
  * half of a float32) into a float32 staging area, runs the float32
  * operator on the staging with the float32 arguments passed through as
  * they are, and rounds the operator's float32 output (or, in the backward,
@@ -446,21 +450,14 @@ extern "C" int sq_cuda_ssd_bwd_bf16(sq_dims d, const sq_ssd_opts *o, const sq_ss
     return bf_end_bwd(op, &c, rc, dst);
 }
 
-/* ---- Gated DeltaNet -------------------------------------------------------------- */
+/* ---- Gated DeltaNet: no staging; gdn.cu reads and writes the bf16 tensors itself ---- */
 
 extern "C" size_t sq_cuda_gdn_bf16_work_floats(sq_dims d, const sq_gdn_opts *o)
 {
     sq_gdn_opts def = sq_gdn_defaults();
     if (!o) o = &def;
     if (!dims_ok(d) || o->chunk < 1) return 0;
-    bf_shape s = qkv_shape(d);
-    return stage_floats(&s, 1) + sq_cuda_gdn_work_floats(d, o);
-}
-
-static sq_gdn_in gdn_in_f32(const bf_call *c, const sq_gdn_in_bf16 *in)
-{
-    sq_gdn_in f = {c->st.in[0], c->st.in[1], c->st.in[2], in->alpha, in->beta, in->A_log, in->dt_bias};
-    return f;
+    return sq_cuda_gdn_work_floats(d, o);
 }
 
 extern "C" int sq_cuda_gdn_fwd_bf16(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in_bf16 *in, const float *S0,
@@ -473,13 +470,7 @@ extern "C" int sq_cuda_gdn_fwd_bf16(sq_dims d, const sq_gdn_opts *o, const sq_gd
     if ((rc = sq_check_ptr(op, "in", in))) return rc;
     const void *p[3] = {in->q, in->k, in->v};
     if ((rc = check_qkv(op, d, o->chunk, p)) || (rc = sq_check_ptr(op, "out", out))) return rc;
-    const sq_bf16 *src[3] = {in->q, in->k, in->v};
-    bf_shape s = qkv_shape(d);
-    bf_call c;
-    if ((rc = bf_begin(op, &s, 0, src, NULL, work, 1, &c))) return rc;
-    sq_gdn_in fin = gdn_in_f32(&c, in);
-    rc = sq_cuda_gdn_fwd(d, o, &fin, S0, c.st.out, S1, c.opwork);
-    return bf_end_fwd(op, &c, rc, out);
+    return cu_gdn_fwd_bf16(d, o, in, S0, out, S1, work);
 }
 
 extern "C" int sq_cuda_gdn_bwd_bf16(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in_bf16 *in, const float *S0,
@@ -495,15 +486,7 @@ extern "C" int sq_cuda_gdn_bwd_bf16(sq_dims d, const sq_gdn_opts *o, const sq_gd
     if ((rc = check_qkv(op, d, o->chunk, p)) || (rc = check_three(op, qkv_grad_names, gp)) ||
         (rc = sq_check_ptr(op, "dout", dout)))
         return rc;
-    const sq_bf16 *src[3] = {in->q, in->k, in->v};
-    bf_shape s = qkv_shape(d);
-    bf_call c;
-    if ((rc = bf_begin(op, &s, 1, src, dout, work, 1, &c))) return rc;
-    sq_gdn_in fin = gdn_in_f32(&c, in);
-    sq_gdn_grad fg = {c.st.grad[0], c.st.grad[1], c.st.grad[2], g->dalpha, g->dbeta, g->dA_log, g->ddt_bias};
-    rc = sq_cuda_gdn_bwd(d, o, &fin, S0, c.st.out, dS1, &fg, dS0, c.opwork);
-    sq_bf16 *const dst[3] = {g->dq, g->dk, g->dv};
-    return bf_end_bwd(op, &c, rc, dst);
+    return cu_gdn_bwd_bf16(d, o, in, S0, dout, dS1, g, dS0, work);
 }
 
 /* ---- sLSTM --------------------------------------------------------------------------- */

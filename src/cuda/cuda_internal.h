@@ -3,9 +3,11 @@
 #define SUBQ_CUDA_INTERNAL_H
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include "cuda.h"
+#include "cuda_bf16.h"
 
 /* SQ_OK, or SQ_EINVAL with "op: <CUDA's message>". */
 static inline int cu_check(const char *op, cudaError_t e)
@@ -58,6 +60,51 @@ typedef struct {
 } cu_gdn_scan;
 int cu_gdn_scan_tc_fits(int K, int L);
 int cu_gdn_scan_tc(const char *op, const cu_gdn_scan *s);
+
+/* GDN's chunk-parallel forward products on the tensor cores (gdn_scan_bf16.cu),
+ * per chunk of 64 rows: M = strictly-lower(K̂K̂ᵀ ⊙ Γ), P = causal(Q̂K̂ᵀ ⊙ Γ)
+ * [BH·nc, 64, 64], Tm = (I + diag(β) M)^{-1}, W = Tm Kx, U = Tm Vb, from the rows
+ * q̂, k̂, Kx [BH·Tp, K], Vb [BH·Tp, V] and γ (double), β [BH·Tp]. Same conditions
+ * as the scans (cu_gdn_scan_tc_fits). */
+typedef struct {
+    int BH, nc, Tp, K, V;
+    const float *qh, *kh, *Kx, *Vb, *beta;
+    const double *gam;
+    float *M, *P, *Tm, *W, *U;
+} cu_gdn_chunk;
+int cu_gdn_chunk_tc(const char *op, const cu_gdn_chunk *c);
+
+/* GDN's output on the tensor cores (gdn_scan_bf16.cu): O = Qg Sin + P Ṽ per chunk of 64 rows,
+ * from Qg [BH·Tp, K], Sin [BH·nc, K, V], P [BH·nc, 64, 64], Ṽ [BH·Tp, V], written to out
+ * [B, T, H, V] (float32), or outb (bf16) when that is not NULL. */
+typedef struct {
+    int BH, nc, Tp, K, V, B, T, H;
+    const float *Qg, *Sin, *P, *Vt;
+    float *out;
+    __nv_bfloat16 *outb;
+} cu_gdn_out;
+int cu_gdn_out_tc(const char *op, const cu_gdn_out *c);
+
+/* GDN's backward after the reverse scan on the tensor cores (gdn_scan_bf16.cu), per chunk of
+ * 64 rows: Y = Tmᵀ dṼ, the masked dP, dA, dq̂, dk̂, and dγ, dβ, dg of every row, from the
+ * forward's workspace (gdn.cu's gd_work, same names) and the scan's dṼ (dVt), dS' (dSn). */
+typedef struct {
+    int BH, nc, Tp, K, V;
+    const float *Tm, *P, *M, *Vt, *dVt, *dOt, *Sin, *dSn, *qh, *kh, *vt, *beta, *eg, *egL, *bg;
+    const double *gam;
+    float *Y, *dP, *dA, *dQh, *dKh, *dbeta, *dg;
+    double *dgam;
+} cu_gdn_bwd;
+int cu_gdn_bwd_tc(const char *op, const cu_gdn_bwd *c);
+
+/* GDN for the bf16 entry points (gdn.cu): the float32 operator's stages reading q, k, v
+ * and dout as bf16 and writing out, dq, dk, dv as bf16 themselves (no staging copies),
+ * with cu_op_tf32 on for the call. The caller has checked d, q, k, v, out (dout and dq,
+ * dk, dv); these check the rest. `work`: at least sq_cuda_gdn_work_floats, or NULL. */
+int cu_gdn_fwd_bf16(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in_bf16 *in, const float *S0, sq_bf16 *out,
+                    float *S1, float *work);
+int cu_gdn_bwd_bf16(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in_bf16 *in, const float *S0, const sq_bf16 *dout,
+                    const float *dS1, sq_gdn_grad_bf16 *g, float *dS0, float *work);
 
 /* The handle of the layers' products, in the mode of sq_cuda_set_layer_math
  * (for SQ_CUDA_MATH_BF16 the float32 one: the caller asks cublasGemmEx for
