@@ -206,7 +206,8 @@ __device__ static void gd_prep_row(const gd_args &a, const gd_work &w, size_t ro
 }
 
 /* A warp's row: the row factors e^γ, e^{γ_L-γ}, β e^γ and the scaled copies
- * Kx = βe^γ k̂, Kd = e^{γ_L-γ} k̂, Qg = e^γ q̂, Vb = β v. */
+ * Qg = e^γ q̂, Kx = βe^γ k̂, Kd = e^{γ_L-γ} k̂, Vb = β v. The tensor-core kernels
+ * (a.tc) scale k̂ and v as they read them: Qg alone there. */
 __device__ static void gd_scale_row(const gd_args &a, const gd_work &w, size_t row, int lane)
 {
     size_t last = row - row % a.L + a.L - 1; /* the chunk's last row (T' is a multiple of L) */
@@ -214,6 +215,10 @@ __device__ static void gd_scale_row(const gd_args &a, const gd_work &w, size_t r
     float e = (float)exp(gm), eLt = (float)exp(w.gam[last] - gm), bt = w.beta[row], be = bt * e;
     if (!lane) w.eg[row] = e, w.egL[row] = eLt, w.bg[row] = be;
     const float *kh = w.kh + row * a.K, *qh = w.qh + row * a.K, *vt = w.vt + row * a.V;
+    if (a.tc) {
+        for (int i = lane; i < a.K; i += 32) w.Qg[row * a.K + i] = e * qh[i];
+        return;
+    }
     for (int i = lane; i < a.K; i += 32) {
         w.Kx[row * a.K + i] = be * kh[i];
         w.Kd[row * a.K + i] = eLt * kh[i];
@@ -509,10 +514,10 @@ static int gd_forward_stages(const char *op, const gd_args *a, const gd_work &w,
     gd_scaled_rows<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
     if ((rc = gd_launched(op))) return rc;
     if (a->tc) {
-        cu_gdn_chunk ch = {(int)bh, a->nc, a->Tp, a->K, a->V, w.qh, w.kh, w.Kx, w.Vb, w.beta, w.gam,
+        cu_gdn_chunk ch = {(int)bh, a->nc, a->Tp, a->K, a->V, w.qh, w.kh, w.vt, w.beta, w.bg, w.gam,
                            w.M, w.P, w.Tm, w.W, w.U};
-        cu_gdn_scan sc = {(int)bh, a->nc, a->Tp, a->K, a->V, 0, 0, -1.0f, 1.0f, w.W, w.Kd, w.U, w.eL, S0,
-                          w.Vt, w.Sin, S1};
+        cu_gdn_scan sc = {(int)bh, a->nc, a->Tp, a->K, a->V, 0, 0, -1.0f, 1.0f, w.W, w.kh, NULL, w.egL, w.U, w.eL,
+                          S0, w.Vt, w.Sin, S1}; /* X2 = Kd = e^{γ_L-γ} ⊙ K̂ */
         if ((rc = cu_gdn_chunk_tc(op, &ch))) return rc;
         return cu_gdn_scan_tc(op, &sc);
     }
@@ -777,8 +782,8 @@ static int gd_backward_scan(const char *op, const gd_args *a, const gd_work &w, 
         (rc = cu_gemm_rm(op, 1, 0, s.K, s.V, s.L, 1, w.Qg, s.K, s.sK, w.dOt, s.V, s.sV, 0, w.dSn, s.V, s.sKV, s.n)))
         return rc;
     if (a->tc) {
-        cu_gdn_scan sc = {a->B * a->H, a->nc, a->Tp, a->K, a->V, 1, 1, 1.0f, -1.0f, w.Kd, w.W, w.dVt, w.eL, dS1,
-                          w.dVt, w.dSn, dS0};
+        cu_gdn_scan sc = {a->B * a->H, a->nc, a->Tp, a->K, a->V, 1, 1, 1.0f, -1.0f, w.kh, w.W, w.egL, NULL, w.dVt,
+                          w.eL, dS1, w.dVt, w.dSn, dS0}; /* X1 = Kd = e^{γ_L-γ} ⊙ K̂ */
         return cu_gdn_scan_tc(op, &sc);
     }
     unsigned tiles = (unsigned)((a->V + GD_VT - 1) / GD_VT);

@@ -77,13 +77,18 @@ __device__ static void gs_split8(const float *f, uint4 *hi, uint4 *lo)
     *lo = make_uint4(pack2(l[0], l[1]), pack2(l[2], l[3]), pack2(l[4], l[5]), pack2(l[6], l[7]));
 }
 
-/* f [L][K] -> halves [L][KP], columns K.. KMAX zero. */
-__device__ static void gs_split_rows(const float *f, bf16 *hi, bf16 *lo, int K)
+/* f [L][K] -> halves [L][KP], columns K.. KMAX zero; row t scaled by rs[t] first where rs is not NULL. */
+__device__ static void gs_split_rows(const float *f, bf16 *hi, bf16 *lo, int K, const float *rs)
 {
     for (int i = threadIdx.x; i < GS_L * GS_KMAX / 8; i += GS_NTH) {
         int t = i / (GS_KMAX / 8), c0 = 8 * (i % (GS_KMAX / 8));
         uint4 h = make_uint4(0, 0, 0, 0), l = h;
-        if (c0 < K) gs_split8(f + (size_t)t * K + c0, &h, &l);
+        if (c0 < K) {
+            float x[8], r = rs ? rs[t] : 1.0f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) x[e] = r * f[(size_t)t * K + c0 + e];
+            gs_split8(x, &h, &l);
+        }
         *(uint4 *)(hi + t * GS_KP + c0) = h;
         *(uint4 *)(lo + t * GS_KP + c0) = l;
     }
@@ -144,8 +149,8 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
         const size_t hc = (size_t)bh * s.nc + c, r0 = (size_t)bh * s.Tp + (size_t)c * GS_L;
         cp_wait<0>();
         __syncthreads(); /* this chunk's rows have landed; last chunk's S halves are written */
-        gs_split_rows(m.f1, m.x1h, m.x1l, K);
-        gs_split_rows(m.f2, m.x2h, m.x2l, K);
+        gs_split_rows(m.f1, m.x1h, m.x1l, K, s.r1 ? s.r1 + r0 : NULL);
+        gs_split_rows(m.f2, m.x2h, m.x2l, K, s.r2 ? s.r2 + r0 : NULL);
         __syncthreads();
         if (it + 1 < s.nc) {
             int cn = s.reverse ? c - 1 : c + 1;
@@ -272,111 +277,166 @@ int cu_gdn_scan_tc(const char *op, const cu_gdn_scan *s)
     return gs_launch<64>(op, s);
 }
 
-/* ---- the chunk-parallel products of the forward (cu_gdn_chunk_tc) ----
- * One block of 4 warps per (head, chunk of 64), replacing two Gram GEMMs, the mask, the
- * UT transform and the W, U GEMMs of gdn.cu's float32 path:
- *   K̂K̂ᵀ, Q̂K̂ᵀ on the tensor cores (hi/lo halves, by pieces of 64 columns of K);
- *   M = strictly-lower(K̂K̂ᵀ ⊙ Γ), P = causal(Q̂K̂ᵀ ⊙ Γ), Γ_ts = e^{γ_t - γ_s};
- *   Tm = (I + diag(β) M)^{-1} (gdn_ut.cuh);  W = Tm Kx, U = Tm Vb (hi/lo, by pieces of 64 columns).
- * Warp w owns rows 16w.. of every product. M, P, Tm, W and U are written in float32 (the
- * backward reads them). */
-enum { GC_L = 64, GC_NTH = 128, GC_W = 64, GC_WP = GC_W + 8 };
+/* ---- the chunk-parallel kernels: forward products, output, backward products ----
+ * Each is a block of 8 warps per (head, chunk of 64 rows) on 64×64 tiles in shared memory
+ * (bf16 hi and lo halves, as the scans): warp w owns rows 16·(w%4).. and columns 32·(w/4)..
+ * of every 64×64 product; it keeps those in 4 C tiles of m16n8 (GC_NN). */
+enum { GC_L = 64, GC_NTH = 256, GC_W = 64, GC_WP = GC_W + 8, GC_NN = 4, GC_IT = GC_L * GC_W / 8 / GC_NTH };
 
-typedef struct {
-    ut_smem ut;
-    bf16 aH[GC_L][GC_WP], aL[GC_L][GC_WP], bH[GC_L][GC_WP], bL[GC_L][GC_WP]; /* pieces of 64 columns */
-    bf16 tH[GC_L][GC_WP], tL[GC_L][GC_WP];                                   /* Tm's halves */
-    double gam[GC_L];
-    float beta[GC_L];
-} gc_smem;
+typedef float gc_acc[GC_NN][4]; /* a warp's 16×32 piece of a product */
+
+/* The warp's row block (16 rows from gc_row0) and column half (32 columns from gc_col0). */
+__device__ static int gc_row0(void) { return 16 * (threadIdx.x / 32 % 4); }
+__device__ static int gc_col0(void) { return 32 * (threadIdx.x / 128); }
+
+/* Row and column (within the 64×64 product) of element e of C tile n of this lane. */
+__device__ static int gc_row(int e) { return gc_row0() + threadIdx.x % 32 / 4 + 8 * (e / 2); }
+__device__ static int gc_col(int n, int e) { return gc_col0() + 8 * n + 2 * (threadIdx.x % 4) + e % 2; }
+
+__device__ static void gc_zero(gc_acc acc)
+{
+#pragma unroll
+    for (int n = 0; n < GC_NN; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+}
+
+/* 8 floats of a row from p (n of them inside the row; none when !ok), zeros after. */
+__device__ static void gc_load8(const float *p, int n, int ok, int vec, float f[8])
+{
+#pragma unroll
+    for (int e = 0; e < 8; e++) f[e] = 0.0f;
+    if (!ok) return;
+    if (vec && n >= 8) {
+        float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
+        f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+        return;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; e++) f[e] = e < n ? p[e] : 0.0f;
+}
 
 /* Columns c0 .. c0+63 of rows r0 .. r0+63 of x [rows][C] as bf16 halves; zero past C and
  * from row r0 + nrows on. With rs, row t is scaled by rs[t] first; with y (the same shape
- * as x), Σ x⊙y over the piece is added to *dot. */
+ * as x), Σ x⊙y over the piece is added to *dot. All of a thread's loads are issued before
+ * its first store. */
 __device__ static void gc_piece(const float *x, size_t r0, int C, int c0, bf16 (*hi)[GC_WP], bf16 (*lo)[GC_WP],
                                 int nrows, const float *rs = NULL, const float *y = NULL, double *dot = NULL)
 {
-    for (int i = threadIdx.x; i < GC_L * GC_W / 8; i += GC_NTH) {
-        int t = i / (GC_W / 8), u = 8 * (i % (GC_W / 8)), col = c0 + u;
-        size_t o = (r0 + t) * C + col;
-        float f[8];
+    float f[GC_IT][8];
 #pragma unroll
-        for (int e = 0; e < 8; e++) f[e] = 0.0f;
-        if (t < nrows && C % 4 == 0 && col + 8 <= C) {
-            float4 a = *(const float4 *)(x + o), b = *(const float4 *)(x + o + 4);
-            f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
-        } else if (t < nrows) {
+    for (int it = 0; it < GC_IT; it++) {
+        int i = threadIdx.x + it * GC_NTH, t = i / (GC_W / 8), col = c0 + 8 * (i % (GC_W / 8));
+        gc_load8(x + (r0 + t) * C + col, C - col, t < nrows, C % 4 == 0, f[it]);
+    }
 #pragma unroll
-            for (int e = 0; e < 8; e++) f[e] = col + e < C ? x[o + e] : 0.0f;
-        }
+    for (int it = 0; it < GC_IT; it++) {
+        int i = threadIdx.x + it * GC_NTH, t = i / (GC_W / 8), u = 8 * (i % (GC_W / 8)), col = c0 + u;
         if (y && t < nrows)
 #pragma unroll
-            for (int e = 0; e < 8; e++) *dot += col + e < C ? (double)f[e] * y[o + e] : 0.0;
+            for (int e = 0; e < 8; e++) *dot += col + e < C ? (double)f[it][e] * y[(r0 + t) * C + col + e] : 0.0;
         if (rs)
 #pragma unroll
-            for (int e = 0; e < 8; e++) f[e] *= rs[t];
+            for (int e = 0; e < 8; e++) f[it][e] *= rs[t];
         uint4 h, l;
-        gs_split8(f, &h, &l);
+        gs_split8(f[it], &h, &l);
         *(uint4 *)&hi[t][u] = h;
         *(uint4 *)&lo[t][u] = l;
     }
 }
 
-/* acc (this warp's rows 16w.., 64 columns) += A B over 64, A and B as halves of 64×64 tiles:
+/* acc (this warp's 16×32 piece) += A B over 64, A and B as halves of 64×64 tiles:
  * A stored [row][k] (AT: [k][row], so A is the tile's transpose), B stored [k][n] (BT: [n][k]). */
 template <bool AT, bool BT>
-__device__ static void gc_piece_mma(float acc[GC_W / 8][4], bf16 (*aH)[GC_WP], bf16 (*aL)[GC_WP],
-                                    bf16 (*bH)[GC_WP], bf16 (*bL)[GC_WP])
+__device__ static void gc_piece_mma(gc_acc acc, bf16 (*aH)[GC_WP], bf16 (*aL)[GC_WP], bf16 (*bH)[GC_WP],
+                                    bf16 (*bL)[GC_WP])
 {
-    const int w = threadIdx.x / 32;
+    const int r0 = gc_row0(), n0 = gc_col0();
 #pragma unroll
     for (int ks = 0; ks < GC_L / 16; ks++) {
         uint32_t ah[4], al[4];
         if (AT) {
-            frag_at(ah, &aH[0][0], GC_WP, 16 * w, 16 * ks);
-            frag_at(al, &aL[0][0], GC_WP, 16 * w, 16 * ks);
+            frag_at(ah, &aH[0][0], GC_WP, r0, 16 * ks);
+            frag_at(al, &aL[0][0], GC_WP, r0, 16 * ks);
         } else {
-            frag_a(ah, &aH[0][0], GC_WP, 16 * w, 16 * ks);
-            frag_a(al, &aL[0][0], GC_WP, 16 * w, 16 * ks);
+            frag_a(ah, &aH[0][0], GC_WP, r0, 16 * ks);
+            frag_a(al, &aL[0][0], GC_WP, r0, 16 * ks);
         }
 #pragma unroll
-        for (int n = 0; n < GC_W / 8; n++) {
+        for (int n = 0; n < GC_NN; n++) {
             uint32_t bhi[2], blo[2];
             if (BT) {
-                frag_b(bhi, &bH[0][0], GC_WP, 8 * n, 16 * ks);
-                frag_b(blo, &bL[0][0], GC_WP, 8 * n, 16 * ks);
+                frag_b(bhi, &bH[0][0], GC_WP, n0 + 8 * n, 16 * ks);
+                frag_b(blo, &bL[0][0], GC_WP, n0 + 8 * n, 16 * ks);
             } else {
-                frag_bt(bhi, &bH[0][0], GC_WP, 8 * n, 16 * ks);
-                frag_bt(blo, &bL[0][0], GC_WP, 8 * n, 16 * ks);
+                frag_bt(bhi, &bH[0][0], GC_WP, n0 + 8 * n, 16 * ks);
+                frag_bt(blo, &bL[0][0], GC_WP, n0 + 8 * n, 16 * ks);
             }
             gs_mma3(acc[n], ah, al, bhi, blo);
         }
     }
 }
 
-/* This warp's C tiles (rows 16w.., columns c0 + 8n..) into out [rows][C] from row r0, columns < C. */
-__device__ static void gc_store(const float acc[GC_W / 8][4], float *out, size_t r0, int C, int c0)
+/* This warp's piece (columns c0 + its own) into out [rows][C] from row r0, columns < C. */
+__device__ static void gc_store(const gc_acc acc, float *out, size_t r0, int C, int c0)
 {
-    const int w = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t4 = threadIdx.x % 4;
 #pragma unroll
-    for (int n = 0; n < GC_W / 8; n++)
+    for (int n = 0; n < GC_NN; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int row = 16 * w + g + 8 * (e / 2), col = c0 + 8 * n + 2 * t4 + e % 2;
-            if (col < C) out[(r0 + row) * C + col] = acc[n][e];
+            int col = c0 + gc_col(n, e);
+            if (col < C) out[(r0 + gc_row(e)) * C + col] = acc[n][e];
         }
 }
 
-/* out [rows][C] (from row r0) = Tm X, X [rows][C]: Tm's halves in m->tH, m->tL. Starts after a barrier. */
-__device__ static void gc_tm_times(gc_smem *m, const float *X, size_t r0, int C, float *out)
+/* This warp's piece as bf16 halves into a 64×64 tile. */
+__device__ static void gc_put(const gc_acc acc, bf16 (*hi)[GC_WP], bf16 (*lo)[GC_WP])
+{
+#pragma unroll
+    for (int n = 0; n < GC_NN; n++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int t = gc_row(2 * h), s = gc_col(n, 0);
+            gs_put_pair(&hi[t][s], &lo[t][s], acc[n][2 * h], acc[n][2 * h + 1]);
+        }
+}
+
+/* Sum over the 4 lanes of a row group, in double. */
+__device__ static double gc_quad_sum(double x)
+{
+    x += __shfl_xor_sync(0xffffffffu, x, 1);
+    return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+/* ---- the forward's products (cu_gdn_chunk_tc) ----
+ * Replacing two Gram GEMMs, the mask, the UT transform and the W, U GEMMs of gdn.cu's
+ * float32 path:
+ *   K̂K̂ᵀ, Q̂K̂ᵀ on the tensor cores (by pieces of 64 columns of K);
+ *   M = strictly-lower(K̂K̂ᵀ ⊙ Γ), P = causal(Q̂K̂ᵀ ⊙ Γ), Γ_ts = e^{γ_t - γ_s};
+ *   Tm = (I + diag(β) M)^{-1} (gdn_ut.cuh);  W = Tm (βe^γ ⊙ K̂), U = Tm (β ⊙ V) (by pieces of
+ *   64 columns, the rows scaled as they are read).
+ * M, P, Tm, W and U are written in float32 (the backward reads them). The UT transform's
+ * matrices share their shared memory with the pieces (used before and after it). */
+typedef struct {
+    union {
+        struct {
+            bf16 aH[GC_L][GC_WP], aL[GC_L][GC_WP], bH[GC_L][GC_WP], bL[GC_L][GC_WP]; /* pieces of 64 columns */
+        } p;
+        ut_smem ut;
+    } u;
+    bf16 tH[GC_L][GC_WP], tL[GC_L][GC_WP]; /* Tm's halves */
+    double gam[GC_L];
+    float beta[GC_L], bg[GC_L];
+} gc_smem;
+
+/* out [rows][C] (from row r0) = Tm diag(rs) X, X [rows][C]: Tm's halves in m->tH, m->tL. Starts
+ * after a barrier. */
+__device__ static void gc_tm_times(gc_smem *m, const float *X, const float *rs, size_t r0, int C, float *out)
 {
     for (int c0 = 0; c0 < C; c0 += GC_W) {
-        gc_piece(X, r0, C, c0, m->aH, m->aL, GC_L);
+        gc_piece(X, r0, C, c0, m->u.p.aH, m->u.p.aL, GC_L, rs);
         __syncthreads();
-        float acc[GC_W / 8][4];
-#pragma unroll
-        for (int n = 0; n < GC_W / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
-        gc_piece_mma<false, false>(acc, m->tH, m->tL, m->aH, m->aL);
+        gc_acc acc;
+        gc_zero(acc);
+        gc_piece_mma<false, false>(acc, m->tH, m->tL, m->u.p.aH, m->u.p.aL);
         gc_store(acc, out, r0, C, c0);
         __syncthreads(); /* the piece is read; the next one may overwrite it */
     }
@@ -387,64 +447,63 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_chunk_tc(cu_gdn_chunk c)
 {
     extern __shared__ __align__(16) unsigned char gc_raw[];
     gc_smem *m = (gc_smem *)gc_raw;
-    const int tid = threadIdx.x, w = tid / 32, g = tid % 32 / 4, t4 = tid % 4;
+    const int tid = threadIdx.x, r0w = gc_row0(), n0w = gc_col0();
     const size_t hc = blockIdx.x, r0 = (hc / c.nc) * c.Tp + (hc % c.nc) * GC_L;
-    if (tid < GC_L) m->gam[tid] = c.gam[r0 + tid], m->beta[tid] = c.beta[r0 + tid];
-    /* the Gram matrices, rows 16w.., all 64 columns */
-    float G[GC_L / 8][4], Q[GC_L / 8][4];
-#pragma unroll
-    for (int n = 0; n < GC_L / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) G[n][e] = Q[n][e] = 0.0f;
+    if (tid < GC_L) m->gam[tid] = c.gam[r0 + tid], m->beta[tid] = c.beta[r0 + tid], m->bg[tid] = c.bg[r0 + tid];
+    /* the Gram matrices: this warp's 16×32 pieces */
+    gc_acc G, Q;
+    gc_zero(G);
+    gc_zero(Q);
     for (int c0 = 0; c0 < c.K; c0 += GC_W) {
         __syncthreads(); /* the last piece is read */
-        gc_piece(c.kh, r0, c.K, c0, m->aH, m->aL, GC_L);
-        gc_piece(c.qh, r0, c.K, c0, m->bH, m->bL, GC_L);
+        gc_piece(c.kh, r0, c.K, c0, m->u.p.aH, m->u.p.aL, GC_L);
+        gc_piece(c.qh, r0, c.K, c0, m->u.p.bH, m->u.p.bL, GC_L);
         __syncthreads();
 #pragma unroll
         for (int ks = 0; ks < GC_W / 16; ks++) {
             uint32_t kh[4], kl[4], qh[4], ql[4];
-            frag_a(kh, &m->aH[0][0], GC_WP, 16 * w, 16 * ks);
-            frag_a(kl, &m->aL[0][0], GC_WP, 16 * w, 16 * ks);
-            frag_a(qh, &m->bH[0][0], GC_WP, 16 * w, 16 * ks);
-            frag_a(ql, &m->bL[0][0], GC_WP, 16 * w, 16 * ks);
+            frag_a(kh, &m->u.p.aH[0][0], GC_WP, r0w, 16 * ks);
+            frag_a(kl, &m->u.p.aL[0][0], GC_WP, r0w, 16 * ks);
+            frag_a(qh, &m->u.p.bH[0][0], GC_WP, r0w, 16 * ks);
+            frag_a(ql, &m->u.p.bL[0][0], GC_WP, r0w, 16 * ks);
 #pragma unroll
-            for (int n = 0; n < GC_L / 8; n++) {
+            for (int n = 0; n < GC_NN; n++) {
                 uint32_t bhi[2], blo[2]; /* K̂ᵀ: the k̂ piece is stored [s][k] */
-                frag_b(bhi, &m->aH[0][0], GC_WP, 8 * n, 16 * ks);
-                frag_b(blo, &m->aL[0][0], GC_WP, 8 * n, 16 * ks);
+                frag_b(bhi, &m->u.p.aH[0][0], GC_WP, n0w + 8 * n, 16 * ks);
+                frag_b(blo, &m->u.p.aL[0][0], GC_WP, n0w + 8 * n, 16 * ks);
                 gs_mma3(G[n], kh, kl, bhi, blo);
                 gs_mma3(Q[n], qh, ql, bhi, blo);
             }
         }
     }
+    __syncthreads(); /* the pieces are read: the transform's matrices take their place */
     /* the mask; M and P out; A = β M for the transform */
     float *Mo = c.M + hc * GC_L * GC_L, *Po = c.P + hc * GC_L * GC_L;
 #pragma unroll
-    for (int n = 0; n < GC_L / 8; n++)
+    for (int n = 0; n < GC_NN; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int t = 16 * w + g + 8 * (e / 2), s = 8 * n + 2 * t4 + e % 2;
+            int t = gc_row(e), s = gc_col(n, e);
             float Gm = s <= t ? expf((float)(m->gam[t] - m->gam[s])) : 0.0f;
             float mv = s < t ? G[n][e] * Gm : 0.0f, pv = s <= t ? Q[n][e] * Gm : 0.0f;
             Mo[t * GC_L + s] = mv;
             Po[t * GC_L + s] = pv;
-            m->ut.A[t][s] = m->beta[t] * mv;
+            m->u.ut.A[t][s] = m->beta[t] * mv;
         }
     __syncthreads();
-    ut_invert_blocks(&m->ut, GC_L / 16, tid, GC_NTH);
+    ut_invert_blocks(&m->u.ut, GC_L / 16, tid, GC_NTH);
     float *To = c.Tm + hc * GC_L * GC_L;
     for (int e = tid; e < GC_L * GC_L; e += GC_NTH) {
         int t = e / GC_L, s = e % GC_L;
-        float x = s <= t ? m->ut.X[t][s] : 0.0f;
+        float x = s <= t ? m->u.ut.X[t][s] : 0.0f;
         bf16 h = __float2bfloat16_rn(x);
         To[e] = x;
         m->tH[t][s] = h;
         m->tL[t][s] = __float2bfloat16_rn(x - __bfloat162float(h));
     }
-    __syncthreads();
-    gc_tm_times(m, c.Kx, r0, c.K, c.W);
-    gc_tm_times(m, c.Vb, r0, c.V, c.U);
+    __syncthreads(); /* X is read: the pieces take its place again */
+    gc_tm_times(m, c.kh, m->bg, r0, c.K, c.W);  /* W = Tm (βe^γ ⊙ K̂) */
+    gc_tm_times(m, c.vt, m->beta, r0, c.V, c.U); /* U = Tm (β ⊙ V) */
 }
 
 int cu_gdn_chunk_tc(const char *op, const cu_gdn_chunk *c)
@@ -457,18 +516,15 @@ int cu_gdn_chunk_tc(const char *op, const cu_gdn_chunk *c)
 }
 
 /* ---- the output (cu_gdn_out_tc) ----
- * One block of 4 warps per (head, chunk, 64 columns of V): O = Qg Sin + P Ṽ (DESIGN.md (U3) in
- * the WY form, gdn.cu's header), both products on the tensor cores in hi/lo halves, written
- * straight to [B,T,H,V] (float32, or bf16). */
+ * One block per (head, chunk, 64 columns of V): O = Qg Sin + P Ṽ (DESIGN.md (U3) in the WY
+ * form, gdn.cu's header), written straight to [B,T,H,V] (float32, or bf16). */
 __global__ static void __launch_bounds__(GC_NTH) gdn_out_tc(cu_gdn_out c)
 {
     __shared__ __align__(16) bf16 aH[GC_L][GC_WP], aL[GC_L][GC_WP], bH[GC_L][GC_WP], bL[GC_L][GC_WP];
-    const int w = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t4 = threadIdx.x % 4;
     const size_t hc = blockIdx.x, bh = hc / c.nc, r0 = bh * c.Tp + (hc % c.nc) * GC_L, KV = (size_t)c.K * c.V;
     const int v0 = GC_W * blockIdx.y, t0 = (int)(hc % c.nc) * GC_L;
-    float acc[GC_W / 8][4];
-#pragma unroll
-    for (int n = 0; n < GC_W / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+    gc_acc acc;
+    gc_zero(acc);
     for (int k0 = 0; k0 < c.K; k0 += GC_W) { /* Qg Sin, by 64 rows of the state */
         gc_piece(c.Qg, r0, c.K, k0, aH, aL, GC_L);
         gc_piece(c.Sin + hc * KV, (size_t)k0, c.V, v0, bH, bL, c.K - k0);
@@ -482,10 +538,10 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_out_tc(cu_gdn_out c)
     gc_piece_mma<false, false>(acc, aH, aL, bH, bL);
     const int b = (int)(bh / c.H), h = (int)(bh % c.H);
 #pragma unroll
-    for (int n = 0; n < GC_W / 8; n++)
+    for (int n = 0; n < GC_NN; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int t = t0 + 16 * w + g + 8 * (e / 2), j = v0 + 8 * n + 2 * t4 + e % 2;
+            int t = t0 + gc_row(e), j = v0 + gc_col(n, e);
             if (t >= c.T || j >= c.V) continue;
             size_t o = (((size_t)b * c.T + t) * c.H + h) * c.V + j;
             if (c.outb) c.outb[o] = __float2bfloat16_rn(acc[n][e]);
@@ -501,54 +557,16 @@ int cu_gdn_out_tc(const char *op, const cu_gdn_out *c)
 
 /* ---- the backward's chunk products (cu_gdn_bwd_tc) ----
  * After the reverse scan (dṼ, dS' per chunk), per chunk, as gdn.cu's float32 backward
- * (its header gives the math) but on the tensor cores in hi/lo halves, by pieces of 64
- * columns; two kernels of 4 warps per (head, chunk), warp w owning rows 16w..:
+ * (its header gives the math), by pieces of 64 columns, in two kernels:
  * scores: Y = Tmᵀ dṼ, dP = dO Ṽᵀ, dA = -Y Ṽᵀ; E = dP ⊙ P + dA ⊙ βM summed by rows and
  *         columns into dγ, Σ dA ⊙ M into dβ; dP ← dP ⊙ Γ, dA ← dA ⊙ βΓ (masked, in place).
  * rows:   dq̂ = (e^γ dO) Sᵀ + dP K̂,  dk̂ = (e^{γ_L-γ} Ṽ) dS'ᵀ - βe^γ Y Sᵀ + dPᵀ Q̂ + dA K̂ + dAᵀ K̂;
- *         the rows' terms of dγ, dβ, the chunk end (Σ c + e^{γ_L} S·dS') and dg. */
-
-/* A fragments (hi and lo halves) of k-step kk from C tiles c0 = 2kk, c1 = 2kk + 1. */
-__device__ static void gc_c_to_a_hilo(uint32_t ah[4], uint32_t al[4], const float c0[4], const float c1[4])
-{
-    float h0[4], h1[4], l0[4], l1[4];
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-        h0[e] = __bfloat162float(__float2bfloat16_rn(c0[e])), l0[e] = c0[e] - h0[e];
-        h1[e] = __bfloat162float(__float2bfloat16_rn(c1[e])), l1[e] = c1[e] - h1[e];
-    }
-    c_to_a(ah, h0, h1);
-    c_to_a(al, l0, l1);
-}
-
-/* acc += X Bᵀ over 64: X this warp's 16×64 rows in C tiles (registers), B stored [n][k] as halves. */
-__device__ static void gc_regs_mma_bt(float acc[GC_W / 8][4], const float X[GC_W / 8][4], bf16 (*bH)[GC_WP],
-                                      bf16 (*bL)[GC_WP])
-{
-#pragma unroll
-    for (int kk = 0; kk < GC_W / 16; kk++) {
-        uint32_t ah[4], al[4];
-        gc_c_to_a_hilo(ah, al, X[2 * kk], X[2 * kk + 1]);
-#pragma unroll
-        for (int n = 0; n < GC_W / 8; n++) {
-            uint32_t bhi[2], blo[2];
-            frag_b(bhi, &bH[0][0], GC_WP, 8 * n, 16 * kk);
-            frag_b(blo, &bL[0][0], GC_WP, 8 * n, 16 * kk);
-            gs_mma3(acc[n], ah, al, bhi, blo);
-        }
-    }
-}
-
-/* Sum over the 4 lanes of a row group, in double. */
-__device__ static double gc_quad_sum(double x)
-{
-    x += __shfl_xor_sync(0xffffffffu, x, 1);
-    return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
-
+ *         the rows' terms of dγ, dβ, the chunk end (Σ c + e^{γ_L} S·dS') and dg.
+ * A row's sums are split over the two warps of its column halves: their lanes' quad sums
+ * meet in shared memory (half[2][64]). */
 typedef struct {
     bf16 t[2][GC_L][GC_WP], a[2][GC_L][GC_WP], b[2][GC_L][GC_WP], c[2][GC_L][GC_WP]; /* halves: [0] hi, [1] lo */
-    double gam[GC_L], colw[GC_NTH / 32][GC_L], col[GC_L];
+    double gam[GC_L], colw[4][GC_L], rowE[2][GC_L], dbA[2][GC_L];
 } gb_scores_smem;
 
 /* Grid B·H·nc, GC_NTH threads. */
@@ -556,38 +574,38 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_bwd_scores_tc(cu_gdn_bwd c)
 {
     extern __shared__ __align__(16) unsigned char gb_raw[];
     gb_scores_smem *m = (gb_scores_smem *)gb_raw;
-    const int tid = threadIdx.x, w = tid / 32, g = tid % 32 / 4, t4 = tid % 4, V = c.V;
+    const int tid = threadIdx.x, rw = tid / 32 % 4, cw = tid / 128, g = tid % 32 / 4, t4 = tid % 4, V = c.V;
     const size_t hc = blockIdx.x, r0 = (hc / c.nc) * c.Tp + (hc % c.nc) * GC_L, LL = GC_L * GC_L;
     if (tid < GC_L) m->gam[tid] = c.gam[r0 + tid];
     gc_piece(c.Tm + hc * LL, 0, GC_L, 0, m->t[0], m->t[1], GC_L);
-    float dP[GC_W / 8][4], dA[GC_W / 8][4];
-#pragma unroll
-    for (int n = 0; n < GC_W / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) dP[n][e] = dA[n][e] = 0.0f;
+    gc_acc dP, dA;
+    gc_zero(dP);
+    gc_zero(dA);
     for (int v0 = 0; v0 < V; v0 += GC_W) {
         gc_piece(c.dVt, r0, V, v0, m->a[0], m->a[1], GC_L);
         gc_piece(c.Vt, r0, V, v0, m->b[0], m->b[1], GC_L);
         gc_piece(c.dOt, r0, V, v0, m->c[0], m->c[1], GC_L);
         __syncthreads();
-        float Y[GC_W / 8][4];
-#pragma unroll
-        for (int n = 0; n < GC_W / 8; n++) Y[n][0] = Y[n][1] = Y[n][2] = Y[n][3] = 0.0f;
+        gc_acc Y;
+        gc_zero(Y);
         gc_piece_mma<true, false>(Y, m->t[0], m->t[1], m->a[0], m->a[1]); /* Tmᵀ dṼ */
         gc_store(Y, c.Y, r0, V, v0);
         gc_piece_mma<false, true>(dP, m->c[0], m->c[1], m->b[0], m->b[1]); /* dO Ṽᵀ */
-        gc_regs_mma_bt(dA, Y, m->b[0], m->b[1]);                           /* Y Ṽᵀ (= -dA) */
+        __syncthreads(); /* dṼ is read: Y takes its place */
+        gc_put(Y, m->a[0], m->a[1]);
+        __syncthreads();
+        gc_piece_mma<false, true>(dA, m->a[0], m->a[1], m->b[0], m->b[1]); /* Y Ṽᵀ (= -dA) */
         __syncthreads();
     }
     /* E's sums, the masks */
     const float *Pc = c.P + hc * LL, *Mc = c.M + hc * LL;
-    double rowE[2] = {0, 0}, dbA[2] = {0, 0}, colp[GC_W / 8][2];
+    double rowE[2] = {0, 0}, dbA[2] = {0, 0}, colp[GC_NN][2];
 #pragma unroll
-    for (int n = 0; n < GC_W / 8; n++) {
+    for (int n = 0; n < GC_NN; n++) {
         colp[n][0] = colp[n][1] = 0;
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int t = 16 * w + g + 8 * (e / 2), s = 8 * n + 2 * t4 + e % 2;
+            int t = gc_row(e), s = gc_col(n, e);
             float p = Pc[t * GC_L + s], mm = Mc[t * GC_L + s], bt = c.beta[r0 + t], dp = dP[n][e], da = -dA[n][e];
             float G = s <= t ? expf((float)(m->gam[t] - m->gam[s])) : 0.0f;
             if (s < t) {
@@ -600,45 +618,40 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_bwd_scores_tc(cu_gdn_bwd c)
             c.dA[hc * LL + t * GC_L + s] = s < t ? da * bt * G : 0.0f;
         }
     }
-    /* column sums: over the warp's 8 row groups, then over the warps */
+    /* column sums: over the warp's 8 row groups, then over the 4 row blocks */
 #pragma unroll
-    for (int n = 0; n < GC_W / 8; n++)
+    for (int n = 0; n < GC_NN; n++)
 #pragma unroll
         for (int q = 0; q < 2; q++) {
             double x = colp[n][q];
             for (int o = 4; o < 32; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-            if (g == 0) m->colw[w][8 * n + 2 * t4 + q] = x;
+            if (g == 0) m->colw[rw][gc_col(n, q)] = x;
         }
-    __syncthreads();
-    if (tid < GC_L) {
-        double x = 0;
-        for (int i = 0; i < GC_NTH / 32; i++) x += m->colw[i][tid];
-        m->col[tid] = x;
-    }
-    __syncthreads();
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         double re = gc_quad_sum(rowE[h]), db = gc_quad_sum(dbA[h]);
-        int t = 16 * w + g + 8 * h;
-        if (t4 == 0) {
-            c.dgam[r0 + t] = re - m->col[t];
-            c.dbeta[r0 + t] = (float)db;
-        }
+        if (t4 == 0) m->rowE[cw][gc_row(2 * h)] = re, m->dbA[cw][gc_row(2 * h)] = db;
+    }
+    __syncthreads();
+    if (tid < GC_L) {
+        double col = m->colw[0][tid] + m->colw[1][tid] + m->colw[2][tid] + m->colw[3][tid];
+        c.dgam[r0 + tid] = m->rowE[0][tid] + m->rowE[1][tid] - col;
+        c.dbeta[r0 + tid] = (float)(m->dbA[0][tid] + m->dbA[1][tid]);
     }
 }
 
 typedef struct {
     bf16 a1[2][GC_L][GC_WP], a2[2][GC_L][GC_WP], a3[2][GC_L][GC_WP], b1[2][GC_L][GC_WP], b2[2][GC_L][GC_WP];
     float eg[GC_L], egL[GC_L], be[GC_L], beta[GC_L];
-    double yv[GC_L], dgam[GC_L], red[GC_NTH / 32][2];
+    double yv[GC_L], dgam[GC_L], half[2][GC_L][3], red[GC_NTH / 32][2];
 } gb_rows_smem;
 
 /* Grid B·H·nc, GC_NTH threads; after gdn_bwd_scores_tc. */
-__global__ static void __launch_bounds__(GC_NTH) gdn_bwd_rows_tc(cu_gdn_bwd c)
+__global__ static void __launch_bounds__(GC_NTH, 2) gdn_bwd_rows_tc(cu_gdn_bwd c)
 {
     extern __shared__ __align__(16) unsigned char gb_raw[];
     gb_rows_smem *m = (gb_rows_smem *)gb_raw;
-    const int tid = threadIdx.x, w = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, K = c.K, V = c.V;
+    const int tid = threadIdx.x, w = tid / 32, lane = tid % 32, cw = tid / 128, t4 = lane % 4, K = c.K, V = c.V;
     const size_t hc = blockIdx.x, r0 = (hc / c.nc) * c.Tp + (hc % c.nc) * GC_L, LL = GC_L * GC_L;
     const size_t KV = (size_t)K * V;
     if (tid < GC_L) {
@@ -646,7 +659,7 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_bwd_rows_tc(cu_gdn_bwd c)
         m->be[tid] = c.bg[r0 + tid], m->beta[tid] = c.beta[r0 + tid];
     }
     /* yv_t = Y_t·v_t, a warp per row */
-    for (int r = 16 * w; r < 16 * w + 16; r++) {
+    for (int r = w; r < GC_L; r += GC_NTH / 32) {
         double x = 0;
         for (int j = lane; j < V; j += 32) x += (double)c.Y[(r0 + r) * V + j] * c.vt[(r0 + r) * V + j];
         for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
@@ -655,11 +668,10 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_bwd_rows_tc(cu_gdn_bwd c)
     __syncthreads();
     double dot = 0, cp[2] = {0, 0}, aqp[2] = {0, 0}, dxp[2] = {0, 0};
     for (int k0 = 0; k0 < K; k0 += GC_W) {
-        float aQ[GC_W / 8][4], aK[GC_W / 8][4], a3[GC_W / 8][4];
-#pragma unroll
-        for (int n = 0; n < GC_W / 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) aQ[n][e] = aK[n][e] = a3[n][e] = 0.0f;
+        gc_acc aQ, aK, a3;
+        gc_zero(aQ);
+        gc_zero(aK);
+        gc_zero(a3);
         /* (e^{γ_L-γ} Ṽ) dS'ᵀ, (e^γ dO) Sᵀ, Y Sᵀ over V; S·dS' along */
         for (int v0 = 0; v0 < V; v0 += GC_W) {
             gc_piece(c.Vt, r0, V, v0, m->a1[0], m->a1[1], GC_L, m->egL);
@@ -675,10 +687,10 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_bwd_rows_tc(cu_gdn_bwd c)
         }
         /* the rows' terms: c = Kd·TK1 = k̂·aK, aq = e^γ q̂·TK2 = q̂·aQ, dx = k̂·TK3 = -k̂·a3; dk̂ += βe^γ TK3 */
 #pragma unroll
-        for (int n = 0; n < GC_W / 8; n++)
+        for (int n = 0; n < GC_NN; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int t = 16 * w + g + 8 * (e / 2), k = k0 + 8 * n + 2 * t4 + e % 2;
+                int t = gc_row(e), k = k0 + gc_col(n, e);
                 if (k >= K) continue;
                 float kh = c.kh[(r0 + t) * K + k], qh = c.qh[(r0 + t) * K + k];
                 cp[e / 2] += (double)kh * aK[n][e];
@@ -700,18 +712,25 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_bwd_rows_tc(cu_gdn_bwd c)
         gc_store(aQ, c.dQh, r0, K, k0);
         gc_store(aK, c.dKh, r0, K, k0);
     }
-    /* dγ_t += -c + aq + dx e^γ β;  dβ_t += Y·v + dx e^γ;  Σ c and S·dS' over the block */
-    double csum = 0;
+    /* the two column halves' row sums meet */
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         double cc = gc_quad_sum(cp[h]), aq = gc_quad_sum(aqp[h]), dx = gc_quad_sum(dxp[h]);
-        int t = 16 * w + g + 8 * h;
         if (t4 == 0) {
-            double dg = c.dgam[r0 + t] - cc + aq + dx * m->eg[t] * m->beta[t];
-            m->dgam[t] = dg;
-            c.dbeta[r0 + t] += (float)(m->yv[t] + dx * m->eg[t]);
-            csum += cc;
+            double *x = m->half[cw][gc_row(2 * h)];
+            x[0] = cc, x[1] = aq, x[2] = dx;
         }
+    }
+    __syncthreads();
+    /* dγ_t += -c + aq + dx e^γ β;  dβ_t += Y·v + dx e^γ;  Σ c and S·dS' over the block */
+    double csum = 0;
+    if (tid < GC_L) {
+        int t = tid;
+        double cc = m->half[0][t][0] + m->half[1][t][0], aq = m->half[0][t][1] + m->half[1][t][1];
+        double dx = m->half[0][t][2] + m->half[1][t][2];
+        m->dgam[t] = c.dgam[r0 + t] - cc + aq + dx * m->eg[t] * m->beta[t];
+        c.dbeta[r0 + t] += (float)(m->yv[t] + dx * m->eg[t]);
+        csum = cc;
     }
     for (int o = 16; o > 0; o >>= 1) {
         csum += __shfl_xor_sync(0xffffffffu, csum, o);

@@ -38,5 +38,6 @@ void cuda_test_attn(int small);
 void cuda_test_layers(int small);
 void cuda_test_train(int small);
 void cuda_test_bf16(int small);
+void cuda_test_gdn_bf16(void);
 
 #endif

@@ -273,19 +273,30 @@ static void check_refusals(void)
     sq_cuda_free(x);
 }
 
+/* Whether the comma-separated list names `group`. */
+static int only_has(const char *list, const char *group)
+{
+    size_t n = strlen(group);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (!strncmp(p, group, n) && (p[n] == ',' || p[n] == '\0')) return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv, "cuda");
     char name[256];
     if (!th_expect_ok("a CUDA device is present", sq_cuda_device(name, sizeof name))) return th_finish();
     printf("device %s\n", name);
-    /* SUBQ_CUDA_ONLY=bf16, =attn, =gdn or a list (bf16,gdn): those groups alone (a quick run of their kernels) */
+    /* SUBQ_CUDA_ONLY=bf16, =attn, =gdn, =gdn16 (GDN's bf16 cases) or a list (bf16,gdn): those
+     * groups alone (a quick run of their kernels) */
     const char *only = getenv("SUBQ_CUDA_ONLY");
     if (only) {
         int small_only = getenv("SUBQ_CUDA_SMALL") != NULL;
-        if (strstr(only, "bf16")) cuda_test_bf16(small_only);
-        if (strstr(only, "attn")) cuda_test_attn(small_only);
-        if (strstr(only, "gdn")) cuda_test_gdn(small_only);
+        if (only_has(only, "bf16")) cuda_test_bf16(small_only);
+        if (only_has(only, "gdn16") && !only_has(only, "bf16")) cuda_test_gdn_bf16();
+        if (only_has(only, "attn")) cuda_test_attn(small_only);
+        if (only_has(only, "gdn")) cuda_test_gdn(small_only);
         return th_finish();
     }
     const mlstm_case cases[] = {

@@ -502,6 +502,25 @@ static void check_refusals(void)
     sq_cuda_free(f), sq_cuda_free(b);
 }
 
+/* The GDN bf16 cases (SUBQ_CUDA_ONLY=gdn16 runs them alone: their kernels under the sanitizers). */
+void cuda_test_gdn_bf16(void)
+{
+    const bt_case gdn[] = {
+        {{2, 100, 3, 32, 24}, 64, 1, 1, 1, 1}, /* opt: qk_l2norm */
+        {{1, 77, 1, 16, 40}, 32, 0, 0, 0, 0},
+        {{2, 1, 2, 8, 16}, 64, 1, 1, 1, 1},
+        {{1, 1, 1, 8, 8}, 64, 0, 0, 0, 0},
+        /* the scans on the tensor cores (chunk 64, K % 8 == 0): tiles of 16, 32 and 64 columns of V
+         * (gdn_scan_bf16.cu picks the widest that fills 132 SMs), V past the last tile, K = 8 */
+        {{2, 200, 3, 128, 128}, 64, 1, 1, 1, 1},
+        {{1, 130, 2, 64, 72}, 64, 0, 0, 1, 0},
+        {{2, 64, 17, 8, 64}, 64, 1, 0, 0, 1},
+        {{4, 70, 33, 64, 64}, 64, 1, 1, 1, 1},
+        {{1, 150, 2, 72, 40}, 64, 1, 1, 1, 0}, /* K past a piece of 64 columns (the chunk kernels) */
+    };
+    for (size_t i = 0; i < sizeof gdn / sizeof gdn[0]; i++) check_gdn(&gdn[i]);
+}
+
 void cuda_test_bf16(int small)
 {
     /* every case here is short (T <= 300) except the long stability pair, which the sanitizer
@@ -530,19 +549,7 @@ void cuda_test_bf16(int small)
     };
     for (size_t i = 0; i < sizeof linattn / sizeof linattn[0]; i++) check_linattn(&linattn[i]);
     for (int i = 0; i < ssd_bf16_ncases; i++) check_ssd(&ssd_bf16_cases[i]);
-    const bt_case gdn[] = {
-        {{2, 100, 3, 32, 24}, 64, 1, 1, 1, 1}, /* opt: qk_l2norm */
-        {{1, 77, 1, 16, 40}, 32, 0, 0, 0, 0},
-        {{2, 1, 2, 8, 16}, 64, 1, 1, 1, 1},
-        {{1, 1, 1, 8, 8}, 64, 0, 0, 0, 0},
-        /* the scans on the tensor cores (chunk 64, K % 8 == 0): tiles of 16, 32 and 64 columns of V
-         * (gdn_scan_bf16.cu picks the widest that fills 132 SMs), V past the last tile, K = 8 */
-        {{2, 200, 3, 128, 128}, 64, 1, 1, 1, 1},
-        {{1, 130, 2, 64, 72}, 64, 0, 0, 1, 0},
-        {{2, 64, 17, 8, 64}, 64, 1, 0, 0, 1},
-        {{4, 70, 33, 64, 64}, 64, 1, 1, 1, 1},
-    };
-    for (size_t i = 0; i < sizeof gdn / sizeof gdn[0]; i++) check_gdn(&gdn[i]);
+    cuda_test_gdn_bf16();
     const bt_case slstm[] = {
         {{2, 50, 3, 16, 16}, 0, 0, 1, 1, 1}, /* opt: exp_forget */
         {{1, 37, 1, 5, 5}, 0, 1, 0, 0, 0},
