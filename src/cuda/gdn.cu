@@ -52,6 +52,8 @@ typedef struct {
     int neg, l2;     /* opts: β ∈ (0,2); L2 norm inside the op */
     int tc;          /* the scans, the chunk products and the output on the tensor cores
                       * (gdn_scan_bf16.cu): bf16 callers, L = 64, K % 8 == 0, K <= 128 */
+    int vec;         /* K % 8 == 0, V % 8 == 0 and the caller's q, k, v (dout, dq, dk, dv) 16-byte
+                      * aligned: the row kernels move 8 elements at a time */
     const float *q, *k, *v, *alpha, *beta, *A_log, *dt_bias;
     /* the bf16 entry points (cuda_bf16.h): q, k, v, dout read as bf16 in place of the
      * float32 tensors, out and dq, dk, dv written as bf16; NULL otherwise */
@@ -162,42 +164,117 @@ __device__ static void gd_out(float *f, __nv_bfloat16 *b, size_t i, float x)
     else f[i] = x;
 }
 
+/* Sum over the 16 lanes of a half warp (all 32 lanes call it). */
+__device__ static double gd_half_sum(double x)
+{
+    for (int o = 8; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+    return x;
+}
+
+/* Elements i .. i+7 of a tensor given as float32 (f) or bf16 (b, when not NULL), zero past n of
+ * them; with vec (n >= 8, 16-byte aligned) in one or two 16-byte loads. */
+__device__ static void gd_in8(const float *f, const __nv_bfloat16 *b, size_t i, int n, int vec, float x[8])
+{
+    if (vec && n >= 8 && b) {
+        uint4 u = *(const uint4 *)(b + i);
+        const __nv_bfloat162 *p = (const __nv_bfloat162 *)&u;
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float2 t = __bfloat1622float2(p[e]);
+            x[2 * e] = t.x, x[2 * e + 1] = t.y;
+        }
+        return;
+    }
+    if (vec && n >= 8) {
+        float4 u = *(const float4 *)(f + i), v = *(const float4 *)(f + i + 4);
+        x[0] = u.x, x[1] = u.y, x[2] = u.z, x[3] = u.w, x[4] = v.x, x[5] = v.y, x[6] = v.z, x[7] = v.w;
+        return;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; e++) x[e] = e < n ? gd_in(f, b, i + e) : 0.0f;
+}
+
+/* Elements i .. i+7 (the first n of them) of a result, float32 (f) or bf16 (b, when not NULL);
+ * with vec as gd_in8. */
+__device__ static void gd_out8(float *f, __nv_bfloat16 *b, size_t i, int n, int vec, const float x[8])
+{
+    if (vec && n >= 8 && b) {
+        uint4 u;
+        __nv_bfloat162 *p = (__nv_bfloat162 *)&u;
+#pragma unroll
+        for (int e = 0; e < 4; e++) p[e] = __floats2bfloat162_rn(x[2 * e], x[2 * e + 1]);
+        *(uint4 *)(b + i) = u;
+        return;
+    }
+    if (vec && n >= 8) {
+        *(float4 *)(f + i) = make_float4(x[0], x[1], x[2], x[3]);
+        *(float4 *)(f + i + 4) = make_float4(x[4], x[5], x[6], x[7]);
+        return;
+    }
+    for (int e = 0; e < 8 && e < n; e++) gd_out(f, b, i + e, x[e]);
+}
+
+/* x ← s x, 8 elements. */
+__device__ static void gd_scale8(float x[8], float s)
+{
+#pragma unroll
+    for (int e = 0; e < 8; e++) x[e] *= s;
+}
+
 /* As src/ops/gates.h. */
 __device__ static double gd_softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
 __device__ static double gd_sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
 
 /* ---- forward kernels ---------------------------------------------------------- */
 
-/* A warp's row (bh, t < T'): q̂ = q/(‖q‖√K), k̂ = k/‖k‖ (or q/√K, k), v, and in
- * double g = -e^{A_log} softplus(α̃ + bias), β = σ(β̃) (×2). Padded rows: zeros. */
-__device__ static void gd_prep_row(const gd_args &a, const gd_work &w, size_t row, int lane)
+/* The row kernels: a half warp (16 lanes) per row, 8 elements per lane at a time (gd_in8). */
+enum { GD_HW = 16, GD_ROW8 = 8 * GD_HW };
+
+/* A half warp's row (bh, t < T'): q̂ = q/(‖q‖√K), k̂ = k/‖k‖ (or q/√K, k), v, and in
+ * double g = -e^{A_log} softplus(α̃ + bias), β = σ(β̃) (×2). Padded rows: zeros. Rows
+ * past the last (live = 0) take part in the sums only. */
+__device__ static void gd_prep_row(const gd_args &a, const gd_work &w, size_t row, int live, int l)
 {
-    size_t bh = row / a.Tp;
-    int t = row % a.Tp, b = bh / a.H, h = bh % a.H;
-    float *qh = w.qh + row * a.K, *kh = w.kh + row * a.K, *vt = w.vt + row * a.V;
-    if (t >= a.T) {
-        for (int i = lane; i < a.K; i += 32) qh[i] = 0, kh[i] = 0;
-        for (int i = lane; i < a.V; i += 32) vt[i] = 0;
-        if (!lane) w.g[row] = 0, w.beta[row] = 0, w.qn[row] = 1, w.kn[row] = 1;
-        return;
-    }
+    size_t bh = live ? row / a.Tp : 0;
+    int t = live ? row % a.Tp : 0, b = bh / a.H, h = bh % a.H, real = live && t < a.T;
     size_t gi = ((size_t)b * a.T + t) * a.H + h, iq = gi * a.K, iv = gi * a.V;
     double sq = 0, sk = 0;
-    for (int i = lane; i < a.K; i += 32) {
-        double x = gd_in(a.q, a.qb, iq + i), y = gd_in(a.k, a.kb, iq + i);
-        sq += x * x;
-        sk += y * y;
+    for (int i = 8 * l; real && i < a.K; i += GD_ROW8) {
+        float x[8], y[8];
+        gd_in8(a.q, a.qb, iq + i, a.K - i, a.vec, x);
+        gd_in8(a.k, a.kb, iq + i, a.K - i, a.vec, y);
+#pragma unroll
+        for (int e = 0; e < 8; e++) sq += (double)x[e] * x[e], sk += (double)y[e] * y[e];
     }
-    sq = gd_warp_sum(sq);
-    sk = gd_warp_sum(sk);
+    sq = gd_half_sum(sq);
+    sk = gd_half_sum(sk);
+    if (!live) return;
+    float *qh = w.qh + row * a.K, *kh = w.kh + row * a.K, *vt = w.vt + row * a.V;
+    const float zero[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int wv = a.K % 8 == 0 && a.V % 8 == 0; /* the workspace's rows are 32-byte aligned */
+    if (!real) {
+        for (int i = 8 * l; i < a.K; i += GD_ROW8) gd_out8(qh, NULL, i, a.K - i, wv, zero), gd_out8(kh, NULL, i, a.K - i, wv, zero);
+        for (int i = 8 * l; i < a.V; i += GD_ROW8) gd_out8(vt, NULL, i, a.V - i, wv, zero);
+        if (!l) w.g[row] = 0, w.beta[row] = 0, w.qn[row] = 1, w.kn[row] = 1;
+        return;
+    }
     double nq = a.l2 ? sqrt(sq + 1e-12) : 1.0, nk = a.l2 ? sqrt(sk + 1e-12) : 1.0;
     float fq = (float)(1.0 / sqrt((double)a.K) / nq), fk = (float)(1.0 / nk);
-    for (int i = lane; i < a.K; i += 32) {
-        qh[i] = gd_in(a.q, a.qb, iq + i) * fq;
-        kh[i] = gd_in(a.k, a.kb, iq + i) * fk;
+    for (int i = 8 * l; i < a.K; i += GD_ROW8) {
+        float x[8], y[8];
+        gd_in8(a.q, a.qb, iq + i, a.K - i, a.vec, x);
+        gd_in8(a.k, a.kb, iq + i, a.K - i, a.vec, y);
+        gd_scale8(x, fq);
+        gd_scale8(y, fk);
+        gd_out8(qh, NULL, i, a.K - i, wv, x);
+        gd_out8(kh, NULL, i, a.K - i, wv, y);
     }
-    for (int i = lane; i < a.V; i += 32) vt[i] = gd_in(a.v, a.vb, iv + i);
-    if (lane) return;
+    for (int i = 8 * l; i < a.V; i += GD_ROW8) {
+        float x[8];
+        gd_in8(a.v, a.vb, iv + i, a.V - i, a.vec, x);
+        gd_out8(vt, NULL, i, a.V - i, wv, x);
+    }
+    if (l) return;
     double z = (double)a.alpha[gi] + a.dt_bias[h];
     w.g[row] = (float)(-exp((double)a.A_log[h]) * gd_softplus(z));
     w.beta[row] = (float)((a.neg ? 2.0 : 1.0) * gd_sigmoid(a.beta[gi]));
@@ -205,33 +282,43 @@ __device__ static void gd_prep_row(const gd_args &a, const gd_work &w, size_t ro
     w.kn[row] = (float)nk;
 }
 
-/* A warp's row: the row factors e^γ, e^{γ_L-γ}, β e^γ and the scaled copies
+/* A half warp's row: the row factors e^γ, e^{γ_L-γ}, β e^γ and the scaled copies
  * Qg = e^γ q̂, Kx = βe^γ k̂, Kd = e^{γ_L-γ} k̂, Vb = β v. The tensor-core kernels
  * (a.tc) scale k̂ and v as they read them: Qg alone there. */
-__device__ static void gd_scale_row(const gd_args &a, const gd_work &w, size_t row, int lane)
+__device__ static void gd_scale_row(const gd_args &a, const gd_work &w, size_t row, int l)
 {
     size_t last = row - row % a.L + a.L - 1; /* the chunk's last row (T' is a multiple of L) */
     double gm = w.gam[row];
     float e = (float)exp(gm), eLt = (float)exp(w.gam[last] - gm), bt = w.beta[row], be = bt * e;
-    if (!lane) w.eg[row] = e, w.egL[row] = eLt, w.bg[row] = be;
-    const float *kh = w.kh + row * a.K, *qh = w.qh + row * a.K, *vt = w.vt + row * a.V;
-    if (a.tc) {
-        for (int i = lane; i < a.K; i += 32) w.Qg[row * a.K + i] = e * qh[i];
-        return;
+    if (!l) w.eg[row] = e, w.egL[row] = eLt, w.bg[row] = be;
+    size_t rk = row * a.K, rv = row * a.V;
+    int wv = a.K % 8 == 0 && a.V % 8 == 0;
+    for (int i = 8 * l; i < a.K; i += GD_ROW8) {
+        float q[8], k[8], kd[8];
+        gd_in8(w.qh, NULL, rk + i, a.K - i, wv, q);
+        gd_scale8(q, e);
+        gd_out8(w.Qg, NULL, rk + i, a.K - i, wv, q);
+        if (a.tc) continue;
+        gd_in8(w.kh, NULL, rk + i, a.K - i, wv, k);
+        for (int j = 0; j < 8; j++) kd[j] = k[j];
+        gd_scale8(k, be);
+        gd_scale8(kd, eLt);
+        gd_out8(w.Kx, NULL, rk + i, a.K - i, wv, k);
+        gd_out8(w.Kd, NULL, rk + i, a.K - i, wv, kd);
     }
-    for (int i = lane; i < a.K; i += 32) {
-        w.Kx[row * a.K + i] = be * kh[i];
-        w.Kd[row * a.K + i] = eLt * kh[i];
-        w.Qg[row * a.K + i] = e * qh[i];
+    for (int i = 8 * l; !a.tc && i < a.V; i += GD_ROW8) {
+        float v[8];
+        gd_in8(w.vt, NULL, rv + i, a.V - i, wv, v);
+        gd_scale8(v, bt);
+        gd_out8(w.Vb, NULL, rv + i, a.V - i, wv, v);
     }
-    for (int i = lane; i < a.V; i += 32) w.Vb[row * a.V + i] = bt * vt[i];
 }
 
-/* One warp per row (bh, t < T'): gd_prep_row. */
+/* A half warp per row (bh, t < T'): gd_prep_row. */
 __global__ static void gd_prep_rows(gd_args a, gd_work w)
 {
-    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / 32;
-    if (row < (size_t)a.B * a.H * a.Tp) gd_prep_row(a, w, row, gid % 32);
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / GD_HW;
+    gd_prep_row(a, w, row, row < (size_t)a.B * a.H * a.Tp, gid % GD_HW);
 }
 
 /* One thread per (bh, chunk): γ_t = Σ_{r<=t} g_r in double, e^{γ_L}. */
@@ -245,11 +332,11 @@ __global__ static void gd_chunk_gates(gd_args a, gd_work w)
     w.eL[id] = (float)exp(acc);
 }
 
-/* One warp per row: gd_scale_row. */
+/* A half warp per row: gd_scale_row. */
 __global__ static void gd_scaled_rows(gd_args a, gd_work w)
 {
-    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / 32;
-    if (row < (size_t)a.B * a.H * a.Tp) gd_scale_row(a, w, row, gid % 32);
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / GD_HW;
+    if (row < (size_t)a.B * a.H * a.Tp) gd_scale_row(a, w, row, gid % GD_HW);
 }
 
 /* One warp per row t of a chunk (lanes over s): M_ts = (K̂K̂ᵀ)_ts Γ_ts for s < t,
@@ -429,12 +516,19 @@ __global__ static void __launch_bounds__(GD_SCAN) gd_scan_fwd(gd_args a, gd_work
         for (int k = wp; k < a.K; k += GD_SW) S1[bh * KV + (size_t)k * a.V + j] = S[k * GD_VT + lane];
 }
 
-/* x [B,T,H,C] (float32, or bf16 xb) -> xt [B,H,T',C], zero rows past T. One block per (b, t < T'). */
+/* x [B,T,H,C] (float32, or bf16 xb) -> xt [B,H,T',C], zero rows past T. One block per (b, t < T');
+ * with vec (C % 8 == 0, x 16-byte aligned), 8 elements per thread at a time. */
 __global__ static void gd_to_heads(const float *x, const __nv_bfloat16 *xb, float *xt, int B, int T, int H, int C,
-                                   int Tp)
+                                   int Tp, int vec)
 {
     int b = blockIdx.x / Tp, t = blockIdx.x % Tp;
-    for (int e = threadIdx.x; e < H * C; e += blockDim.x) {
+    for (int e = 8 * threadIdx.x; vec && e < H * C; e += 8 * blockDim.x) {
+        int h = e / C, c = e % C;
+        float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        if (t < T) gd_in8(x, xb, (((size_t)b * T + t) * H + h) * C + c, 8, 1, v);
+        gd_out8(xt, NULL, (((size_t)b * H + h) * Tp + t) * C + c, 8, 1, v);
+    }
+    for (int e = threadIdx.x; !vec && e < H * C; e += blockDim.x) {
         int h = e / C, c = e % C;
         xt[(((size_t)b * H + h) * Tp + t) * C + c] = t < T ? gd_in(x, xb, (((size_t)b * T + t) * H + h) * C + c) : 0.0f;
     }
@@ -509,9 +603,9 @@ static int gd_forward_stages(const char *op, const gd_args *a, const gd_work &w,
     if (!a->tc && (rc = gd_scan_smem(op, (const void *)gd_scan_fwd, a->K, a->L, &smem, &staged))) return rc;
     /* three kernels: one per chunk (gates, scan of γ and the scaling together) measured 900 µs
      * against their 798 at B4_T4096_H16_D128 (2026-12-04) */
-    gd_prep_rows<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
+    gd_prep_rows<<<gd_blocks(rows * GD_HW), GD_BLOCK>>>(*a, w);
     gd_chunk_gates<<<gd_blocks((size_t)s.n), GD_BLOCK>>>(*a, w);
-    gd_scaled_rows<<<gd_blocks(rows * 32), GD_BLOCK>>>(*a, w);
+    gd_scaled_rows<<<gd_blocks(rows * GD_HW), GD_BLOCK>>>(*a, w);
     if ((rc = gd_launched(op))) return rc;
     if (a->tc) {
         cu_gdn_chunk ch = {(int)bh, a->nc, a->Tp, a->K, a->V, w.qh, w.kh, w.vt, w.beta, w.bg, w.gam,
@@ -712,35 +806,55 @@ __global__ static void __launch_bounds__(GD_BLOCK) gd_chunk_end(gd_args a, gd_wo
     }
 }
 
-/* Through the L2 norm x̂ = s x/‖x‖ (or s x): dx = s/‖x‖ (dx̂ - x (x·dx̂)/‖x‖²); one warp.
- * x and dx are the K elements from i0 of x, xb and dx, dxb (float32, or bf16 where not NULL). */
-__device__ static void gd_l2_backward(const float *x, const __nv_bfloat16 *xb, size_t i0, const float *dxh, float nrm,
-                                      double s, int on, int K, int lane, float *dx, __nv_bfloat16 *dxb)
+/* Through the L2 norm x̂ = s x/‖x‖ (or s x): dx = s/‖x‖ (dx̂ - x (x·dx̂)/‖x‖²); a half warp
+ * (all 32 lanes call it; live = 0: the sum only). x and dx are the K elements from i0 of x, xb
+ * and dx, dxb (float32, or bf16 where not NULL); dxh the workspace's row of dx̂. */
+__device__ static void gd_l2_backward(const gd_args &a, const float *x, const __nv_bfloat16 *xb, size_t i0,
+                                      const float *dxh, float nrm, double s, int l, int live, float *dx,
+                                      __nv_bfloat16 *dxb)
 {
-    if (!on) {
-        for (int i = lane; i < K; i += 32) gd_out(dx, dxb, i0 + i, (float)(s * dxh[i]));
-        return;
-    }
+    const int K = a.K, wv = K % 8 == 0;
     double d = 0;
-    for (int i = lane; i < K; i += 32) d += (double)gd_in(x, xb, i0 + i) * dxh[i];
-    float dot = (float)gd_warp_sum(d), inv = 1.0f / nrm, av = (float)s * inv, bv = dot * inv * inv;
-    for (int i = lane; i < K; i += 32) gd_out(dx, dxb, i0 + i, av * (dxh[i] - gd_in(x, xb, i0 + i) * bv));
+    for (int i = 8 * l; live && a.l2 && i < K; i += GD_ROW8) {
+        float u[8], g[8];
+        gd_in8(x, xb, i0 + i, K - i, a.vec, u);
+        gd_in8(dxh, NULL, i, K - i, wv, g);
+#pragma unroll
+        for (int e = 0; e < 8; e++) d += (double)u[e] * g[e];
+    }
+    float dot = (float)gd_half_sum(d);
+    if (!live) return;
+    float inv = a.l2 ? 1.0f / nrm : 1.0f, av = (float)s * inv, bv = dot * inv * inv;
+    for (int i = 8 * l; i < K; i += GD_ROW8) {
+        float u[8], g[8];
+        gd_in8(dxh, NULL, i, K - i, wv, g);
+        if (a.l2) gd_in8(x, xb, i0 + i, K - i, a.vec, u);
+#pragma unroll
+        for (int e = 0; e < 8; e++) g[e] = av * (a.l2 ? g[e] - u[e] * bv : g[e]);
+        gd_out8(dx, dxb, i0 + i, K - i, a.vec, g);
+    }
 }
 
-/* One warp per step (b, t, h): dq, dk through the norms, dv = β Y, dα̃, dβ̃ in double. */
+/* A half warp per step (b, t, h): dq, dk through the norms, dv = β Y, dα̃, dβ̃ in double. */
 __global__ static void gd_input_grads(gd_args a, gd_work w, sq_gdn_grad g)
 {
-    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, i = gid / 32;
-    int lane = gid % 32;
-    if (i >= (size_t)a.B * a.T * a.H) return;
+    size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, i = gid / GD_HW;
+    int l = gid % GD_HW, live = i < (size_t)a.B * a.T * a.H;
+    if (!live) i = 0;
     int h = i % a.H, t = (i / a.H) % a.T, b = i / ((size_t)a.H * a.T);
     size_t row = ((size_t)b * a.H + h) * a.Tp + t;
-    gd_l2_backward(a.q, a.qb, i * a.K, w.dQh + row * a.K, w.qn[row], 1.0 / sqrt((double)a.K), a.l2, a.K, lane,
-                   g.dq, a.dqb);
-    gd_l2_backward(a.k, a.kb, i * a.K, w.dKh + row * a.K, w.kn[row], 1.0, a.l2, a.K, lane, g.dk, a.dkb);
+    gd_l2_backward(a, a.q, a.qb, i * a.K, w.dQh + row * a.K, w.qn[row], 1.0 / sqrt((double)a.K), l, live, g.dq,
+                   a.dqb);
+    gd_l2_backward(a, a.k, a.kb, i * a.K, w.dKh + row * a.K, w.kn[row], 1.0, l, live, g.dk, a.dkb);
+    if (!live) return;
     float bt = w.beta[row];
-    for (int c = lane; c < a.V; c += 32) gd_out(g.dv, a.dvb, i * a.V + c, bt * w.Y[row * a.V + c]);
-    if (lane) return;
+    for (int c = 8 * l; c < a.V; c += GD_ROW8) {
+        float y[8];
+        gd_in8(w.Y, NULL, row * a.V + c, a.V - c, a.V % 8 == 0, y);
+        gd_scale8(y, bt);
+        gd_out8(g.dv, a.dvb, i * a.V + c, a.V - c, a.vec, y);
+    }
+    if (l) return;
     double z = (double)a.alpha[i] + a.dt_bias[h];
     g.dalpha[i] = (float)(w.dg[row] * -exp((double)a.A_log[h]) * gd_sigmoid(z)); /* g = -e^{A_log} softplus(z) */
     double sb = gd_sigmoid(a.beta[i]);
@@ -776,7 +890,7 @@ static int gd_backward_scan(const char *op, const gd_args *a, const gd_work &w, 
     size_t smem = 0;
     int rc, staged = 0;
     if (!a->tc && (rc = gd_scan_smem(op, (const void *)gd_scan_bwd, a->K, a->L, &smem, &staged))) return rc;
-    gd_to_heads<<<(unsigned)(a->B * a->Tp), GD_BLOCK>>>(dout, a->dob, w.dOt, a->B, a->T, a->H, a->V, a->Tp);
+    gd_to_heads<<<(unsigned)(a->B * a->Tp), GD_BLOCK>>>(dout, a->dob, w.dOt, a->B, a->T, a->H, a->V, a->Tp, a->vec);
     if ((rc = gd_launched(op))) return rc;
     if ((rc = cu_gemm_rm(op, 1, 0, s.L, s.V, s.L, 1, w.P, s.L, s.sLL, w.dOt, s.V, s.sV, 0, w.dVt, s.V, s.sV, s.n)) ||
         (rc = cu_gemm_rm(op, 1, 0, s.K, s.V, s.L, 1, w.Qg, s.K, s.sK, w.dOt, s.V, s.sV, 0, w.dSn, s.V, s.sKV, s.n)))
@@ -846,24 +960,37 @@ static int gd_backward_chunks(const char *op, const gd_args *a, const gd_work &w
 
 /* ---- arguments and entry points ------------------------------------------------------ */
 
+static int gd_aligned(const void *p) { return (uintptr_t)p % 16 == 0; }
+
 static gd_args gd_args_of(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in)
 {
     gd_args a = {d.B, d.T, d.H, d.K, d.V, o->chunk < d.T ? o->chunk : d.T, 0, 0, o->neg_eigval, o->qk_l2norm};
     a.nc = (a.T + a.L - 1) / a.L;
     a.tc = cu_op_tf32_on() && cu_gdn_scan_tc_fits(a.K, a.L);
+    a.vec = a.K % 8 == 0 && a.V % 8 == 0;
     a.Tp = a.nc * a.L;
     if (in) {
         a.q = in->q, a.k = in->k, a.v = in->v, a.alpha = in->alpha, a.beta = in->beta;
         a.A_log = in->A_log, a.dt_bias = in->dt_bias;
+        a.vec = a.vec && gd_aligned(in->q) && gd_aligned(in->k) && gd_aligned(in->v);
     }
     return a;
 }
 
+/* The row kernels' 16-byte loads and stores also need the backward's tensors aligned. */
+static void gd_vec_bwd(gd_args *a, const void *dout, const void *dq, const void *dk, const void *dv)
+{
+    a->vec = a->vec && gd_aligned(dout) && gd_aligned(dq) && gd_aligned(dk) && gd_aligned(dv);
+}
+
 /* The caller's workspace, or one allocated for the call (*owned). */
-static int gd_work_or_alloc(const gd_args *a, int bwd, float *work, float **ws, float **owned)
+static int gd_work_or_alloc(const char *op, const gd_args *a, int bwd, float *work, float **ws, float **owned)
 {
     *owned = NULL;
     *ws = work;
+    if (work && !gd_aligned(work))
+        return sq_fail(SQ_EINVAL, "%s: work must be 16-byte aligned (sq_cuda_malloc's buffers are); got %p", op,
+                       (void *)work);
     if (work) return SQ_OK;
     int rc = sq_cuda_malloc(owned, gd_work_size(a, bwd));
     *ws = *owned;
@@ -893,7 +1020,7 @@ static int gd_fwd(const char *op, const gd_args *a, const float *S0, float *out,
 {
     float *ws, *owned;
     int rc;
-    if ((rc = gd_work_or_alloc(a, 0, work, &ws, &owned))) return rc;
+    if ((rc = gd_work_or_alloc(op, a, 0, work, &ws, &owned))) return rc;
     gd_work w = gd_carve(a, ws, 0);
     rc = gd_forward_stages(op, a, w, S0, S1);
     if (!rc) rc = gd_output_stage(op, a, w, out);
@@ -907,12 +1034,12 @@ static int gd_bwd(const char *op, const gd_args *a, const float *S0, const float
 {
     float *ws, *owned;
     int rc;
-    if ((rc = gd_work_or_alloc(a, 1, work, &ws, &owned))) return rc;
+    if ((rc = gd_work_or_alloc(op, a, 1, work, &ws, &owned))) return rc;
     gd_work w = gd_carve(a, ws, 1);
     if (!(rc = gd_forward_stages(op, a, w, S0, NULL)) && !(rc = gd_backward_scan(op, a, w, dout, dS1, dS0)) &&
         !(rc = gd_backward_chunks(op, a, w))) {
         size_t steps = (size_t)a->B * a->T * a->H;
-        gd_input_grads<<<gd_blocks(steps * 32), GD_BLOCK>>>(*a, w, *g);
+        gd_input_grads<<<gd_blocks(steps * GD_HW), GD_BLOCK>>>(*a, w, *g);
         gd_head_grads<<<(unsigned)a->H, GD_BLOCK>>>(*a, w, *g);
         rc = gd_launched(op);
     }
@@ -943,6 +1070,7 @@ extern "C" int sq_cuda_gdn_bwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in 
         (rc = sq_gdn_check_grad(op, g)) || (rc = gd_scan_fits(op, d.K)))
         return rc;
     gd_args a = gd_args_of(d, o, in);
+    gd_vec_bwd(&a, dout, g->dq, g->dk, g->dv);
     return gd_bwd(op, &a, S0, dout, dS1, g, dS0, work);
 }
 
@@ -989,6 +1117,7 @@ int cu_gdn_bwd_bf16(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in_bf16 *in, c
     if (!(rc = gd_args_bf16(op, d, o, in, &a)) && !(rc = sq_gdn_check_grad(op, &fg))) {
         a.dob = (const __nv_bfloat16 *)dout;
         a.dqb = (__nv_bfloat16 *)g->dq, a.dkb = (__nv_bfloat16 *)g->dk, a.dvb = (__nv_bfloat16 *)g->dv;
+        gd_vec_bwd(&a, dout, g->dq, g->dk, g->dv);
         fg.dq = fg.dk = fg.dv = NULL;
         rc = gd_bwd(op, &a, S0, NULL, dS1, &fg, dS0, work);
     }

@@ -517,6 +517,7 @@ void cuda_test_gdn_bf16(void)
         {{2, 64, 17, 8, 64}, 64, 1, 0, 0, 1},
         {{4, 70, 33, 64, 64}, 64, 1, 1, 1, 1},
         {{1, 150, 2, 72, 40}, 64, 1, 1, 1, 0}, /* K past a piece of 64 columns (the chunk kernels) */
+        {{1, 90, 2, 12, 20}, 64, 1, 1, 1, 1},  /* K % 8 != 0: bf16 read and written one element at a time */
     };
     for (size_t i = 0; i < sizeof gdn / sizeof gdn[0]; i++) check_gdn(&gdn[i]);
 }

@@ -25,6 +25,7 @@ typedef struct {
     int with_ds1;   /* dS1 given (else NULL) */
     int s1_null;    /* the forward's S1 NULL */
     int give_work;  /* the caller's workspace (else the call allocates) */
+    int unaligned;  /* q, k, v, dout, dq, dk, dv one float past a 16-byte boundary */
 } gd_case;
 
 /* Host inputs and results. */
@@ -81,16 +82,30 @@ static void check_case(const gd_case *c)
     for (int i = 0; i < NRES; i++) ref[i] = sq_alloc_floats(osz[i]);
     gd_cpu(c, h, ref);
 
-    for (int i = 0; i < NIN; i++) dev[i] = to_device(h[i], sz[i]);
-    for (int i = 0; i < NRES; i++) got[i] = device_poisoned(osz[i]);
+    /* with unaligned, the row tensors start one float into their allocations (base[], gbase[]) */
+    float *base[NIN], *gbase[NRES];
+    for (int i = 0; i < NIN; i++) {
+        int off = c->unaligned && (i == IQ || i == IK || i == IV || i == IDOUT);
+        float *pad = sq_alloc_floats(sz[i] + 1);
+        pad[0] = 1.0f;
+        memcpy(pad + off, h[i], sz[i] * sizeof(float));
+        base[i] = to_device(pad, sz[i] + off);
+        dev[i] = base[i] + off;
+        sq_free(pad);
+    }
+    for (int i = 0; i < NRES; i++) {
+        int off = c->unaligned && (i == RDQ || i == RDK || i == RDV);
+        gbase[i] = device_poisoned(osz[i] + off);
+        got[i] = gbase[i] + off;
+    }
     sq_gdn_opts o = {c->chunk, c->neg, c->l2};
     if (c->give_work) th_expect_ok("cuda malloc", sq_cuda_malloc(&work, sq_cuda_gdn_work_floats(d, &o)));
     sq_gdn_in in = {dev[IQ], dev[IK], dev[IV], dev[IALPHA], dev[IBETA], dev[IALOG], dev[IDTB]};
     const float *S0 = c->with_state ? dev[IS0] : NULL;
     float *S1 = c->s1_null ? NULL : got[RS1];
     if (c->inplace) { /* the state goes in and comes out in one copy of S0 */
-        sq_cuda_free(got[RS1]);
-        got[RS1] = to_device(h[IS0], sz[IS0]);
+        sq_cuda_free(gbase[RS1]);
+        got[RS1] = gbase[RS1] = to_device(h[IS0], sz[IS0]);
         S0 = S1 = got[RS1];
     }
     th_expect_ok("cuda gdn fwd", sq_cuda_gdn_fwd(d, &o, &in, S0, got[ROUT], S1, work));
@@ -102,9 +117,10 @@ static void check_case(const gd_case *c)
     for (int i = 0; i < NRES; i++) {
         if (i == RS1 && c->s1_null) continue;
         char what[200];
-        snprintf(what, sizeof what, "gdn B%d T%d H%d K%d V%d chunk %d neg%d l2%d α̃~%g%s%s%s%s: %s", d.B, d.T, d.H,
-                 d.K, d.V, c->chunk, c->neg, c->l2, c->amean, c->with_state ? " S0" : "",
-                 c->inplace ? " in place" : "", c->with_ds1 ? " dS1" : "", c->give_work ? " work" : "", gd_names[i]);
+        snprintf(what, sizeof what, "gdn B%d T%d H%d K%d V%d chunk %d neg%d l2%d α̃~%g%s%s%s%s%s: %s", d.B, d.T,
+                 d.H, d.K, d.V, c->chunk, c->neg, c->l2, c->amean, c->with_state ? " S0" : "",
+                 c->inplace ? " in place" : "", c->with_ds1 ? " dS1" : "", c->give_work ? " work" : "",
+                 c->unaligned ? " unaligned" : "", gd_names[i]);
         if (i == RDDTB) {
             /* ddt_bias_h = Σ_{b,t} dalpha_{b,t,h} (α̃ and the bias enter the gate as one sum): a
              * sum that can cancel, so its error is measured against Σ|terms| per head */
@@ -121,8 +137,8 @@ static void check_case(const gd_case *c)
         th_close(what, err_vs(got[i], ref[i], osz[i]), gd_tol);
     }
     sq_cuda_free(work);
-    for (int i = 0; i < NIN; i++) sq_cuda_free(dev[i]), sq_free(h[i]);
-    for (int i = 0; i < NRES; i++) sq_cuda_free(got[i]), sq_free(ref[i]);
+    for (int i = 0; i < NIN; i++) sq_cuda_free(base[i]), sq_free(h[i]);
+    for (int i = 0; i < NRES; i++) sq_cuda_free(gbase[i]), sq_free(ref[i]);
 }
 
 /* The decode step chained T times (inputs uploaded per step) against the CPU's
@@ -205,19 +221,24 @@ static void check_refusals(void)
     th_expect_error("gdn step: NULL k", sq_cuda_gdn_step(one, NULL, &(sq_gdn_in){x, NULL, x, x, x, x, x}, x, x),
                     SQ_EINVAL);
     th_check(sq_cuda_gdn_work_floats(t0, NULL) == 0, "gdn work floats: 0 for T = 0");
+    th_expect_error("gdn fwd: work off 16 bytes", sq_cuda_gdn_fwd(d, NULL, &in, NULL, x, NULL, x + 1), SQ_EINVAL);
+    th_expect_error("gdn bwd: work off 16 bytes", sq_cuda_gdn_bwd(d, NULL, &in, NULL, x, NULL, &g, NULL, x + 2),
+                    SQ_EINVAL);
     sq_cuda_free(x);
 }
 
 void cuda_test_gdn(int small)
 {
-    /* d, chunk, neg, l2, amean, with_state, inplace, with_ds1, s1_null, give_work */
+    /* d, chunk, neg, l2, amean, with_state, inplace, with_ds1, s1_null, give_work, unaligned */
     const gd_case cases[] = {
-        {{2, 100, 3, 32, 24}, 64, 0, 1, -2, 1, 0, 1, 0, 1},  {{1, 1, 1, 8, 8}, 64, 0, 1, -2, 1, 0, 1, 0, 0},
-        {{1, 1, 2, 8, 16}, 16, 1, 1, -2, 0, 0, 0, 1, 0},     {{2, 37, 2, 16, 16}, 1, 1, 1, -2, 1, 1, 1, 0, 0},
-        {{1, 50, 1, 16, 40}, 128, 1, 1, -3, 1, 0, 0, 0, 1},  {{2, 130, 2, 64, 64}, 64, 0, 0, -2, 1, 0, 1, 0, 0},
-        {{2, 64, 3, 40, 72}, 16, 0, 1, 0, 1, 1, 1, 0, 1},    {{3, 77, 2, 24, 8}, 10, 0, 0, -3, 0, 0, 1, 0, 0},
-        {{1, 200, 4, 128, 128}, 64, 1, 1, -3, 1, 0, 1, 0, 0}, {{2, 150, 2, 33, 65}, 100, 1, 1, -4, 1, 0, 1, 1, 0},
-        {{2, 4096, 4, 64, 64}, 64, 1, 1, -3, 1, 0, 1, 0, 1}, {{1, 1024, 2, 128, 128}, 64, 0, 1, -2, 1, 1, 1, 0, 0},
+        {{2, 100, 3, 32, 24}, 64, 0, 1, -2, 1, 0, 1, 0, 1, 0},  {{1, 1, 1, 8, 8}, 64, 0, 1, -2, 1, 0, 1, 0, 0, 0},
+        {{1, 1, 2, 8, 16}, 16, 1, 1, -2, 0, 0, 0, 1, 0, 0},     {{2, 37, 2, 16, 16}, 1, 1, 1, -2, 1, 1, 1, 0, 0, 0},
+        {{1, 50, 1, 16, 40}, 128, 1, 1, -3, 1, 0, 0, 0, 1, 0},  {{2, 130, 2, 64, 64}, 64, 0, 0, -2, 1, 0, 1, 0, 0, 0},
+        {{2, 64, 3, 40, 72}, 16, 0, 1, 0, 1, 1, 1, 0, 1, 0},    {{3, 77, 2, 24, 8}, 10, 0, 0, -3, 0, 0, 1, 0, 0, 0},
+        {{1, 200, 4, 128, 128}, 64, 1, 1, -3, 1, 0, 1, 0, 0, 0}, {{2, 150, 2, 33, 65}, 100, 1, 1, -4, 1, 0, 1, 1, 0, 0},
+        {{2, 4096, 4, 64, 64}, 64, 1, 1, -3, 1, 0, 1, 0, 1, 0}, {{1, 1024, 2, 128, 128}, 64, 0, 1, -2, 1, 1, 1, 0, 0, 0},
+        {{2, 100, 3, 32, 24}, 64, 0, 1, -2, 1, 0, 1, 0, 1, 1}, {{1, 70, 2, 136, 16}, 32, 1, 0, -2, 1, 0, 0, 0, 0, 1},
+        {{1, 80, 2, 136, 144}, 64, 0, 1, -2, 1, 0, 1, 0, 0, 0}, /* rows past one pass of 8 × 16 elements */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (!small || cases[i].d.T <= 512) check_case(&cases[i]);
