@@ -64,34 +64,52 @@ __device__ static void gs_fetch(const gs_smem &m, const float *X1, const float *
     cp_commit();
 }
 
-/* 8 floats as bf16 halves: hi = round(x), lo = round(x - hi). */
-__device__ static void gs_split8(const float *f, uint4 *hi, uint4 *lo)
+/* 4 floats as bf16 halves: hi = round(x), lo = round(x - hi). */
+__device__ static void gs_split4(const float *f, uint2 *hi, uint2 *lo)
 {
-    float h[8], l[8];
+    float h[4], l[4];
 #pragma unroll
-    for (int e = 0; e < 8; e++) {
+    for (int e = 0; e < 4; e++) {
         h[e] = __bfloat162float(__float2bfloat16_rn(f[e]));
         l[e] = f[e] - h[e];
     }
-    *hi = make_uint4(pack2(h[0], h[1]), pack2(h[2], h[3]), pack2(h[4], h[5]), pack2(h[6], h[7]));
-    *lo = make_uint4(pack2(l[0], l[1]), pack2(l[2], l[3]), pack2(l[4], l[5]), pack2(l[6], l[7]));
+    *hi = make_uint2(pack2(h[0], h[1]), pack2(h[2], h[3]));
+    *lo = make_uint2(pack2(l[0], l[1]), pack2(l[2], l[3]));
 }
 
-/* f [L][K] -> halves [L][KP], columns K.. KMAX zero; row t scaled by rs[t] first where rs is not NULL. */
+/* f [L][K] -> halves [L][KP], columns K.. KMAX zero; row t scaled by rs[t] first where rs is not
+ * NULL. A warp reads a row's 128 floats in one pass (16 bytes per lane, no bank conflicts). */
 __device__ static void gs_split_rows(const float *f, bf16 *hi, bf16 *lo, int K, const float *rs)
 {
-    for (int i = threadIdx.x; i < GS_L * GS_KMAX / 8; i += GS_NTH) {
-        int t = i / (GS_KMAX / 8), c0 = 8 * (i % (GS_KMAX / 8));
-        uint4 h = make_uint4(0, 0, 0, 0), l = h;
+    for (int i = threadIdx.x; i < GS_L * GS_KMAX / 4; i += GS_NTH) {
+        int t = i / (GS_KMAX / 4), c0 = 4 * (i % (GS_KMAX / 4));
+        uint2 h = make_uint2(0, 0), l = h;
         if (c0 < K) {
-            float x[8], r = rs ? rs[t] : 1.0f;
-#pragma unroll
-            for (int e = 0; e < 8; e++) x[e] = r * f[(size_t)t * K + c0 + e];
-            gs_split8(x, &h, &l);
+            float4 v = *(const float4 *)(f + (size_t)t * K + c0);
+            float r = rs ? rs[t] : 1.0f, x[4] = {r * v.x, r * v.y, r * v.z, r * v.w};
+            gs_split4(x, &h, &l);
         }
-        *(uint4 *)(hi + t * GS_KP + c0) = h;
-        *(uint4 *)(lo + t * GS_KP + c0) = l;
+        *(uint2 *)(hi + t * GS_KP + c0) = h;
+        *(uint2 *)(lo + t * GS_KP + c0) = l;
     }
+}
+
+/* Columns j, j+1 of a row (p at column j, C columns): one 8-byte access where both are inside
+ * and p is 8-byte aligned, else one element at a time; zero past C. */
+__device__ static float2 gs_load2(const float *p, int j, int C)
+{
+    if (j + 1 < C && (uintptr_t)p % 8 == 0) return *(const float2 *)p;
+    return make_float2(j < C ? p[0] : 0.0f, j + 1 < C ? p[1] : 0.0f);
+}
+
+__device__ static void gs_store2(float *p, int j, int C, float x0, float x1)
+{
+    if (j + 1 < C && (uintptr_t)p % 8 == 0) {
+        *(float2 *)p = make_float2(x0, x1);
+        return;
+    }
+    if (j < C) p[0] = x0;
+    if (j + 1 < C) p[1] = x1;
 }
 
 /* x as bf16 halves at hi[i], lo[i] (a pair: columns j, j+1). */
@@ -128,9 +146,11 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
 #pragma unroll
     for (int n = 0; n < NN2; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int i = i2 + g + 8 * (e / 2), j = j0 + 8 * n + 2 * t4 + e % 2;
-            S[n][e] = own && s.S_init && i < K && j < V ? s.S_init[bh * KV + (size_t)i * V + j] : 0.0f;
+        for (int h = 0; h < 2; h++) {
+            int i = i2 + g + 8 * h, j = j0 + 8 * n + 2 * t4;
+            float2 x = own && s.S_init && i < K ? gs_load2(s.S_init + bh * KV + (size_t)i * V + j, j, V)
+                                                : make_float2(0.0f, 0.0f);
+            S[n][2 * h] = x.x, S[n][2 * h + 1] = x.y;
         }
     for (int i = threadIdx.x; i < GS_KMAX * SP; i += GS_NTH) m.sh[i] = m.sl[i] = __float2bfloat16_rn(0.0f);
     __syncthreads();
@@ -161,17 +181,19 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
 #pragma unroll
         for (int n = 0; n < NN1; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int j = j0 + cb + 8 * n + 2 * t4 + e % 2;
-                y0[n][e] = j < V ? s.Y0[(r0 + r1 + g + 8 * (e / 2)) * V + j] : 0.0f;
+            for (int h = 0; h < 2; h++) {
+                int j = j0 + cb + 8 * n + 2 * t4;
+                float2 x = gs_load2(s.Y0 + (r0 + r1 + g + 8 * h) * V + j, j, V);
+                y0[n][2 * h] = x.x, y0[n][2 * h + 1] = x.y;
             }
         float *sst = s.Sst + hc * KV;
 #pragma unroll
         for (int n = 0; n < NN2; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int i = i2 + g + 8 * (e / 2), j = j0 + 8 * n + 2 * t4 + e % 2;
-                G[n][e] = own && s.g_in_sst && i < K && j < V ? sst[(size_t)i * V + j] : 0.0f;
+            for (int h = 0; h < 2; h++) {
+                int i = i2 + g + 8 * h, j = j0 + 8 * n + 2 * t4;
+                float2 x = own && s.g_in_sst && i < K ? gs_load2(sst + (size_t)i * V + j, j, V) : make_float2(0.0f, 0.0f);
+                G[n][2 * h] = x.x, G[n][2 * h + 1] = x.y;
             }
         /* product 1: Y = Y0 + s1 X1 S (rows r1.., columns cb..) */
         float acc[NN1][4];
@@ -197,8 +219,7 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
             for (int h = 0; h < 2; h++) {
                 int row = r1 + g + 8 * h, jl = cb + 8 * n + 2 * t4, j = j0 + jl;
                 float ya = y0[n][2 * h] + s.s1 * acc[n][2 * h], yb = y0[n][2 * h + 1] + s.s1 * acc[n][2 * h + 1];
-                if (j < V) s.Y[(r0 + row) * V + j] = ya;
-                if (j + 1 < V) s.Y[(r0 + row) * V + j + 1] = yb;
+                gs_store2(s.Y + (r0 + row) * V + j, j, V, ya, yb);
                 gs_put_pair(m.yh + row * SP + jl, m.yl + row * SP + jl, j < V ? ya : 0.0f, j + 1 < V ? yb : 0.0f);
             }
         /* Sst[c] = S, stored only now: a store behind a load of the same address (G) waits for
@@ -206,9 +227,9 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
 #pragma unroll
         for (int n = 0; n < NN2; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int i = i2 + g + 8 * (e / 2), j = j0 + 8 * n + 2 * t4 + e % 2;
-                if (own && i < K && j < V) sst[(size_t)i * V + j] = S[n][e];
+            for (int h = 0; h < 2; h++) {
+                int i = i2 + g + 8 * h, j = j0 + 8 * n + 2 * t4;
+                if (own && i < K) gs_store2(sst + (size_t)i * V + j, j, V, S[n][2 * h], S[n][2 * h + 1]);
             }
         __syncthreads(); /* Y halves visible; S halves no longer read */
         /* product 2: S = e S + G + s2 X2ᵀ Y (state rows i2..) */
@@ -246,9 +267,9 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
 #pragma unroll
     for (int n = 0; n < NN2; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int i = i2 + g + 8 * (e / 2), j = j0 + 8 * n + 2 * t4 + e % 2;
-            if (i < K && j < V) s.S_final[bh * KV + (size_t)i * V + j] = S[n][e];
+        for (int h = 0; h < 2; h++) {
+            int i = i2 + g + 8 * h, j = j0 + 8 * n + 2 * t4;
+            if (i < K) gs_store2(s.S_final + bh * KV + (size_t)i * V + j, j, V, S[n][2 * h], S[n][2 * h + 1]);
         }
 }
 
@@ -281,7 +302,7 @@ int cu_gdn_scan_tc(const char *op, const cu_gdn_scan *s)
  * Each is a block of 8 warps per (head, chunk of 64 rows) on 64×64 tiles in shared memory
  * (bf16 hi and lo halves, as the scans): warp w owns rows 16·(w%4).. and columns 32·(w/4)..
  * of every 64×64 product; it keeps those in 4 C tiles of m16n8 (GC_NN). */
-enum { GC_L = 64, GC_NTH = 256, GC_W = 64, GC_WP = GC_W + 8, GC_NN = 4, GC_IT = GC_L * GC_W / 8 / GC_NTH };
+enum { GC_L = 64, GC_NTH = 256, GC_W = 64, GC_WP = GC_W + 8, GC_NN = 4, GC_IT = GC_L * GC_W / 4 / GC_NTH };
 
 typedef float gc_acc[GC_NN][4]; /* a warp's 16×32 piece of a product */
 
@@ -299,47 +320,49 @@ __device__ static void gc_zero(gc_acc acc)
     for (int n = 0; n < GC_NN; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
 }
 
-/* 8 floats of a row from p (n of them inside the row; none when !ok), zeros after. */
-__device__ static void gc_load8(const float *p, int n, int ok, int vec, float f[8])
+/* 4 floats of a row from p (n of them inside the row; none when !ok), zeros after; one 16-byte
+ * load with vec (n >= 4 there). */
+__device__ static void gc_load4(const float *p, int n, int ok, int vec, float f[4])
 {
-#pragma unroll
-    for (int e = 0; e < 8; e++) f[e] = 0.0f;
+    f[0] = f[1] = f[2] = f[3] = 0.0f;
     if (!ok) return;
-    if (vec && n >= 8) {
-        float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
-        f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+    if (vec && n >= 4) {
+        float4 a = *(const float4 *)p;
+        f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w;
         return;
     }
 #pragma unroll
-    for (int e = 0; e < 8; e++) f[e] = e < n ? p[e] : 0.0f;
+    for (int e = 0; e < 4; e++) f[e] = e < n ? p[e] : 0.0f;
 }
 
 /* Columns c0 .. c0+63 of rows r0 .. r0+63 of x [rows][C] as bf16 halves; zero past C and
- * from row r0 + nrows on. With rs, row t is scaled by rs[t] first; with y (the same shape
- * as x), Σ x⊙y over the piece is added to *dot. All of a thread's loads are issued before
- * its first store. */
+ * from row r0 + nrows on; with rs, row t scaled by rs[t] first. 16 lanes read a row's 64
+ * floats (16 bytes each); a thread's loads go out NB at a time (of its GC_IT), each batch
+ * before its stores (NB < GC_IT: fewer registers). */
+template <int NB = GC_IT>
 __device__ static void gc_piece(const float *x, size_t r0, int C, int c0, bf16 (*hi)[GC_WP], bf16 (*lo)[GC_WP],
-                                int nrows, const float *rs = NULL, const float *y = NULL, double *dot = NULL)
+                                int nrows, const float *rs = NULL)
 {
-    float f[GC_IT][8];
+    const int vec = C % 4 == 0 && (uintptr_t)x % 16 == 0;
 #pragma unroll
-    for (int it = 0; it < GC_IT; it++) {
-        int i = threadIdx.x + it * GC_NTH, t = i / (GC_W / 8), col = c0 + 8 * (i % (GC_W / 8));
-        gc_load8(x + (r0 + t) * C + col, C - col, t < nrows, C % 4 == 0, f[it]);
-    }
+    for (int i0 = 0; i0 < GC_IT; i0 += NB) {
+        float f[NB][4];
 #pragma unroll
-    for (int it = 0; it < GC_IT; it++) {
-        int i = threadIdx.x + it * GC_NTH, t = i / (GC_W / 8), u = 8 * (i % (GC_W / 8)), col = c0 + u;
-        if (y && t < nrows)
+        for (int b = 0; b < NB; b++) {
+            int i = threadIdx.x + (i0 + b) * GC_NTH, t = i / (GC_W / 4), col = c0 + 4 * (i % (GC_W / 4));
+            gc_load4(x + (r0 + t) * C + col, C - col, t < nrows, vec, f[b]);
+        }
 #pragma unroll
-            for (int e = 0; e < 8; e++) *dot += col + e < C ? (double)f[it][e] * y[(r0 + t) * C + col + e] : 0.0;
-        if (rs)
+        for (int b = 0; b < NB; b++) {
+            int i = threadIdx.x + (i0 + b) * GC_NTH, t = i / (GC_W / 4), u = 4 * (i % (GC_W / 4));
+            if (rs)
 #pragma unroll
-            for (int e = 0; e < 8; e++) f[it][e] *= rs[t];
-        uint4 h, l;
-        gs_split8(f[it], &h, &l);
-        *(uint4 *)&hi[t][u] = h;
-        *(uint4 *)&lo[t][u] = l;
+                for (int e = 0; e < 4; e++) f[b][e] *= rs[t];
+            uint2 h, l;
+            gs_split4(f[b], &h, &l);
+            *(uint2 *)&hi[t][u] = h;
+            *(uint2 *)&lo[t][u] = l;
+        }
     }
 }
 
@@ -381,9 +404,9 @@ __device__ static void gc_store(const gc_acc acc, float *out, size_t r0, int C, 
 #pragma unroll
     for (int n = 0; n < GC_NN; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int col = c0 + gc_col(n, e);
-            if (col < C) out[(r0 + gc_row(e)) * C + col] = acc[n][e];
+        for (int h = 0; h < 2; h++) {
+            int col = c0 + gc_col(n, 0);
+            gs_store2(out + (r0 + gc_row(2 * h)) * C + col, col, C, acc[n][2 * h], acc[n][2 * h + 1]);
         }
 }
 
@@ -397,6 +420,20 @@ __device__ static void gc_put(const gc_acc acc, bf16 (*hi)[GC_WP], bf16 (*lo)[GC
             int t = gc_row(2 * h), s = gc_col(n, 0);
             gs_put_pair(&hi[t][s], &lo[t][s], acc[n][2 * h], acc[n][2 * h + 1]);
         }
+}
+
+/* This thread's share of Σ x⊙y over two 64×64 tiles given as bf16 halves ([0] hi, [1] lo): the
+ * halves carry x and y to about 16 bits. */
+__device__ static double gc_dot_halves(bf16 (*x)[GC_L][GC_WP], bf16 (*y)[GC_L][GC_WP])
+{
+    double d = 0;
+    for (int i = threadIdx.x; i < GC_L * GC_W; i += GC_NTH) {
+        int t = i / GC_W, u = i % GC_W;
+        float a = __bfloat162float(x[0][t][u]) + __bfloat162float(x[1][t][u]);
+        float b = __bfloat162float(y[0][t][u]) + __bfloat162float(y[1][t][u]);
+        d += (double)a * b;
+    }
+    return d;
 }
 
 /* Sum over the 4 lanes of a row group, in double. */
@@ -443,7 +480,7 @@ __device__ static void gc_tm_times(gc_smem *m, const float *X, const float *rs, 
 }
 
 /* Grid B·H·nc, GC_NTH threads. */
-__global__ static void __launch_bounds__(GC_NTH) gdn_chunk_tc(cu_gdn_chunk c)
+__global__ static void __launch_bounds__(GC_NTH, 3) gdn_chunk_tc(cu_gdn_chunk c)
 {
     extern __shared__ __align__(16) unsigned char gc_raw[];
     gc_smem *m = (gc_smem *)gc_raw;
@@ -482,13 +519,18 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_chunk_tc(cu_gdn_chunk c)
 #pragma unroll
     for (int n = 0; n < GC_NN; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int t = gc_row(e), s = gc_col(n, e);
-            float Gm = s <= t ? expf((float)(m->gam[t] - m->gam[s])) : 0.0f;
-            float mv = s < t ? G[n][e] * Gm : 0.0f, pv = s <= t ? Q[n][e] * Gm : 0.0f;
-            Mo[t * GC_L + s] = mv;
-            Po[t * GC_L + s] = pv;
-            m->u.ut.A[t][s] = m->beta[t] * mv;
+        for (int h = 0; h < 2; h++) {
+            int t = gc_row(2 * h), s0 = gc_col(n, 0);
+            float mv[2], pv[2];
+#pragma unroll
+            for (int q = 0; q < 2; q++) {
+                int s = s0 + q;
+                float Gm = s <= t ? expf((float)(m->gam[t] - m->gam[s])) : 0.0f;
+                mv[q] = s < t ? G[n][2 * h + q] * Gm : 0.0f, pv[q] = s <= t ? Q[n][2 * h + q] * Gm : 0.0f;
+                m->u.ut.A[t][s] = m->beta[t] * mv[q];
+            }
+            *(float2 *)&Mo[t * GC_L + s0] = make_float2(mv[0], mv[1]);
+            *(float2 *)&Po[t * GC_L + s0] = make_float2(pv[0], pv[1]);
         }
     __syncthreads();
     ut_invert_blocks(&m->u.ut, GC_L / 16, tid, GC_NTH);
@@ -518,7 +560,7 @@ int cu_gdn_chunk_tc(const char *op, const cu_gdn_chunk *c)
 /* ---- the output (cu_gdn_out_tc) ----
  * One block per (head, chunk, 64 columns of V): O = Qg Sin + P Ṽ (DESIGN.md (U3) in the WY
  * form, gdn.cu's header), written straight to [B,T,H,V] (float32, or bf16). */
-__global__ static void __launch_bounds__(GC_NTH) gdn_out_tc(cu_gdn_out c)
+__global__ static void __launch_bounds__(GC_NTH, 3) gdn_out_tc(cu_gdn_out c)
 {
     __shared__ __align__(16) bf16 aH[GC_L][GC_WP], aL[GC_L][GC_WP], bH[GC_L][GC_WP], bL[GC_L][GC_WP];
     const size_t hc = blockIdx.x, bh = hc / c.nc, r0 = bh * c.Tp + (hc % c.nc) * GC_L, KV = (size_t)c.K * c.V;
@@ -540,12 +582,18 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_out_tc(cu_gdn_out c)
 #pragma unroll
     for (int n = 0; n < GC_NN; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int t = t0 + gc_row(e), j = v0 + gc_col(n, e);
-            if (t >= c.T || j >= c.V) continue;
+        for (int q = 0; q < 2; q++) {
+            int t = t0 + gc_row(2 * q), j = v0 + gc_col(n, 0);
+            if (t >= c.T) continue;
             size_t o = (((size_t)b * c.T + t) * c.H + h) * c.V + j;
-            if (c.outb) c.outb[o] = __float2bfloat16_rn(acc[n][e]);
-            else c.out[o] = acc[n][e];
+            float x0 = acc[n][2 * q], x1 = acc[n][2 * q + 1];
+            if (!c.outb) gs_store2(c.out + o, j, c.V, x0, x1);
+            else if (j + 1 < c.V && (uintptr_t)(c.outb + o) % 4 == 0)
+                *(__nv_bfloat162 *)(c.outb + o) = __floats2bfloat162_rn(x0, x1);
+            else {
+                if (j < c.V) c.outb[o] = __float2bfloat16_rn(x0);
+                if (j + 1 < c.V) c.outb[o + 1] = __float2bfloat16_rn(x1);
+            }
         }
 }
 
@@ -604,18 +652,26 @@ __global__ static void __launch_bounds__(GC_NTH) gdn_bwd_scores_tc(cu_gdn_bwd c)
     for (int n = 0; n < GC_NN; n++) {
         colp[n][0] = colp[n][1] = 0;
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int t = gc_row(e), s = gc_col(n, e);
-            float p = Pc[t * GC_L + s], mm = Mc[t * GC_L + s], bt = c.beta[r0 + t], dp = dP[n][e], da = -dA[n][e];
-            float G = s <= t ? expf((float)(m->gam[t] - m->gam[s])) : 0.0f;
-            if (s < t) {
-                double E = (double)dp * p + (double)da * bt * mm;
-                rowE[e / 2] += E;
-                colp[n][e % 2] += E;
-                dbA[e / 2] += (double)da * mm;
+        for (int h = 0; h < 2; h++) {
+            int t = gc_row(2 * h), s0 = gc_col(n, 0);
+            float2 p2 = *(const float2 *)&Pc[t * GC_L + s0], m2 = *(const float2 *)&Mc[t * GC_L + s0];
+            float p[2] = {p2.x, p2.y}, mm[2] = {m2.x, m2.y}, bt = c.beta[r0 + t], oP[2], oA[2];
+#pragma unroll
+            for (int q = 0; q < 2; q++) {
+                int s = s0 + q;
+                float dp = dP[n][2 * h + q], da = -dA[n][2 * h + q];
+                float G = s <= t ? expf((float)(m->gam[t] - m->gam[s])) : 0.0f;
+                if (s < t) {
+                    double E = (double)dp * p[q] + (double)da * bt * mm[q];
+                    rowE[h] += E;
+                    colp[n][q] += E;
+                    dbA[h] += (double)da * mm[q];
+                }
+                oP[q] = s <= t ? dp * G : 0.0f;
+                oA[q] = s < t ? da * bt * G : 0.0f;
             }
-            c.dP[hc * LL + t * GC_L + s] = s <= t ? dp * G : 0.0f;
-            c.dA[hc * LL + t * GC_L + s] = s < t ? da * bt * G : 0.0f;
+            *(float2 *)&c.dP[hc * LL + t * GC_L + s0] = make_float2(oP[0], oP[1]);
+            *(float2 *)&c.dA[hc * LL + t * GC_L + s0] = make_float2(oA[0], oA[1]);
         }
     }
     /* column sums: over the warp's 8 row groups, then over the 4 row blocks */
@@ -672,14 +728,15 @@ __global__ static void __launch_bounds__(GC_NTH, 2) gdn_bwd_rows_tc(cu_gdn_bwd c
         gc_zero(aQ);
         gc_zero(aK);
         gc_zero(a3);
-        /* (e^{γ_L-γ} Ṽ) dS'ᵀ, (e^γ dO) Sᵀ, Y Sᵀ over V; S·dS' along */
+        /* (e^{γ_L-γ} Ṽ) dS'ᵀ, (e^γ dO) Sᵀ, Y Sᵀ over V; S·dS' along (from the halves) */
         for (int v0 = 0; v0 < V; v0 += GC_W) {
             gc_piece(c.Vt, r0, V, v0, m->a1[0], m->a1[1], GC_L, m->egL);
             gc_piece(c.dOt, r0, V, v0, m->a2[0], m->a2[1], GC_L, m->eg);
             gc_piece(c.Y, r0, V, v0, m->a3[0], m->a3[1], GC_L);
-            gc_piece(c.dSn + hc * KV, (size_t)k0, V, v0, m->b1[0], m->b1[1], K - k0, NULL, c.Sin + hc * KV, &dot);
+            gc_piece(c.dSn + hc * KV, (size_t)k0, V, v0, m->b1[0], m->b1[1], K - k0);
             gc_piece(c.Sin + hc * KV, (size_t)k0, V, v0, m->b2[0], m->b2[1], K - k0);
             __syncthreads();
+            dot += gc_dot_halves(m->b1, m->b2);
             gc_piece_mma<false, true>(aK, m->a1[0], m->a1[1], m->b1[0], m->b1[1]);
             gc_piece_mma<false, true>(aQ, m->a2[0], m->a2[1], m->b2[0], m->b2[1]);
             gc_piece_mma<false, true>(a3, m->a3[0], m->a3[1], m->b2[0], m->b2[1]);
@@ -689,14 +746,18 @@ __global__ static void __launch_bounds__(GC_NTH, 2) gdn_bwd_rows_tc(cu_gdn_bwd c
 #pragma unroll
         for (int n = 0; n < GC_NN; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int t = gc_row(e), k = k0 + gc_col(n, e);
-                if (k >= K) continue;
-                float kh = c.kh[(r0 + t) * K + k], qh = c.qh[(r0 + t) * K + k];
-                cp[e / 2] += (double)kh * aK[n][e];
-                aqp[e / 2] += (double)qh * aQ[n][e];
-                dxp[e / 2] -= (double)kh * a3[n][e];
-                aK[n][e] -= m->be[t] * a3[n][e];
+            for (int h = 0; h < 2; h++) {
+                int t = gc_row(2 * h), k = k0 + gc_col(n, 0);
+                float2 kp = gs_load2(c.kh + (r0 + t) * K + k, k, K), qp = gs_load2(c.qh + (r0 + t) * K + k, k, K);
+                float kh[2] = {kp.x, kp.y}, qh[2] = {qp.x, qp.y};
+#pragma unroll
+                for (int q = 0; q < 2; q++) {
+                    int e = 2 * h + q; /* past K: kh = qh = 0, and the C tiles are not stored there */
+                    cp[h] += (double)kh[q] * aK[n][e];
+                    aqp[h] += (double)qh[q] * aQ[n][e];
+                    dxp[h] -= (double)kh[q] * a3[n][e];
+                    aK[n][e] -= m->be[t] * a3[n][e];
+                }
             }
         /* dP K̂ into dq̂; dPᵀ Q̂ + dA K̂ + dAᵀ K̂ into dk̂ */
         gc_piece(c.dP + hc * LL, 0, GC_L, 0, m->a1[0], m->a1[1], GC_L);

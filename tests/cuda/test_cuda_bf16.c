@@ -518,6 +518,7 @@ void cuda_test_gdn_bf16(void)
         {{4, 70, 33, 64, 64}, 64, 1, 1, 1, 1},
         {{1, 150, 2, 72, 40}, 64, 1, 1, 1, 0}, /* K past a piece of 64 columns (the chunk kernels) */
         {{1, 90, 2, 12, 20}, 64, 1, 1, 1, 1},  /* K % 8 != 0: bf16 read and written one element at a time */
+        {{2, 100, 2, 16, 33}, 64, 1, 1, 1, 1}, /* odd V: the tensor-core kernels' column pairs one by one */
     };
     for (size_t i = 0; i < sizeof gdn / sizeof gdn[0]; i++) check_gdn(&gdn[i]);
 }
