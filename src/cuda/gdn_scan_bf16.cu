@@ -14,8 +14,9 @@
  * about 16 bits of mantissa, so the scan adds little to the bf16 inputs'
  * own rounding. The chunk's X1, X2 rows (float32) are copied a chunk ahead
  * (cp.async) and split into the two halves in shared memory.
- * Block: 8 warps. Product 1: warp w owns rows 16(w%4).. of Y and columns
- * (w/4)·TV/2 .. of the tile; product 2: warp w owns rows 16w.. of S (K <= 128).
+ * Block: NW = 16 warps (8 for tiles of 16 columns). Product 1: warp w owns rows 16(w%4).. of
+ * Y and the (w/4)-th of NW/4 groups of the tile's columns; product 2: warp w owns rows
+ * 16(w%8).. of S (K <= 128) and the (w/8)-th of NW/8 column groups.
  * Chunk length 64; K a multiple of 8, at most 128. */
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -25,7 +26,7 @@
 #include "gdn_ut.cuh"
 #include "mma_bf16.cuh"
 
-enum { GS_L = 64, GS_NTH = 256, GS_KMAX = 128, GS_KP = GS_KMAX + 8 };
+enum { GS_L = 64, GS_KMAX = 128, GS_KP = GS_KMAX + 8 };
 
 /* Shared memory of a block with a tile of TV columns: X1, X2 halves [L][KP];
  * S halves [KMAX][TV+8]; Y halves [L][TV+8]; X1, X2 float32 [L][K] (copies in flight). */
@@ -57,7 +58,7 @@ __device__ static void gs_fetch(const gs_smem &m, const float *X1, const float *
 {
     int n4 = GS_L * K / 4;
     const float *a = X1 + r0 * K, *b = X2 + r0 * K;
-    for (int i = threadIdx.x; i < n4; i += GS_NTH) {
+    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
         cp_async16((bf16 *)(m.f1 + 4 * i), (const bf16 *)(a + 4 * i));
         cp_async16((bf16 *)(m.f2 + 4 * i), (const bf16 *)(b + 4 * i));
     }
@@ -81,7 +82,7 @@ __device__ static void gs_split4(const float *f, uint2 *hi, uint2 *lo)
  * NULL. A warp reads a row's 128 floats in one pass (16 bytes per lane, no bank conflicts). */
 __device__ static void gs_split_rows(const float *f, bf16 *hi, bf16 *lo, int K, const float *rs)
 {
-    for (int i = threadIdx.x; i < GS_L * GS_KMAX / 4; i += GS_NTH) {
+    for (int i = threadIdx.x; i < GS_L * GS_KMAX / 4; i += blockDim.x) {
         int t = i / (GS_KMAX / 4), c0 = 4 * (i % (GS_KMAX / 4));
         uint2 h = make_uint2(0, 0), l = h;
         if (c0 < K) {
@@ -129,37 +130,40 @@ __device__ static void gs_mma3(float acc[4], const uint32_t ah[4], const uint32_
     mma(acc, al, bh);
 }
 
-/* Grid (B·H, ⌈V/TV⌉), GS_NTH threads. */
-template <int TV>
-__global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
+/* Grid (B·H, ⌈V/TV⌉), 32·NW threads (NW = 8 or 16 warps). */
+template <int TV, int NW>
+__global__ static void __launch_bounds__(32 * NW, 1) gdn_scan_tc(cu_gdn_scan s)
 {
     extern __shared__ __align__(16) bf16 gs_sm[];
     const gs_smem m = gs_carve<TV>(gs_sm);
-    enum { NN1 = TV / 16, NN2 = TV / 8, SP = TV + 8 };
+    /* product 1 (64 × TV): 4 row blocks × NW/4 column groups of NN1 C tiles; product 2 (K × TV):
+     * 8 row blocks of the state × NW/8 column groups of NN2 C tiles */
+    enum { NN1 = TV / 8 / (NW / 4), NN2 = TV / 8 / (NW / 8), SP = TV + 8 };
+    static_assert(NN1 >= 1 && NN2 >= 1 && NW % 8 == 0, "gdn_scan_tc: TV >= 2 NW");
     const int w = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t4 = threadIdx.x % 4;
     const int bh = blockIdx.x, j0 = blockIdx.y * TV, K = s.K, V = s.V;
     const size_t KV = (size_t)K * V;
-    /* product 1: rows r1.., columns cb..; product 2: state rows i2.. (when i2 < K) */
-    const int r1 = 16 * (w % 4), cb = (w / 4) * (TV / 2), i2 = 16 * w, own = i2 < K;
+    /* product 1: rows r1.., columns cb..; product 2: state rows i2.., columns c2.. (when i2 < K) */
+    const int r1 = 16 * (w % 4), cb = (w / 4) * 8 * NN1, i2 = 16 * (w % 8), c2 = (w / 8) * 8 * NN2, own = i2 < K;
 
-    float S[NN2][4]; /* this warp's rows of the state: C tiles n (rows i2+g, +8; columns 8n+2t4, +1) */
+    float S[NN2][4]; /* this warp's piece of the state: C tiles n (rows i2+g, +8; columns c2+8n+2t4, +1) */
 #pragma unroll
     for (int n = 0; n < NN2; n++)
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-            int i = i2 + g + 8 * h, j = j0 + 8 * n + 2 * t4;
+            int i = i2 + g + 8 * h, j = j0 + c2 + 8 * n + 2 * t4;
             float2 x = own && s.S_init && i < K ? gs_load2(s.S_init + bh * KV + (size_t)i * V + j, j, V)
                                                 : make_float2(0.0f, 0.0f);
             S[n][2 * h] = x.x, S[n][2 * h + 1] = x.y;
         }
-    for (int i = threadIdx.x; i < GS_KMAX * SP; i += GS_NTH) m.sh[i] = m.sl[i] = __float2bfloat16_rn(0.0f);
+    for (int i = threadIdx.x; i < GS_KMAX * SP; i += 32 * NW) m.sh[i] = m.sl[i] = __float2bfloat16_rn(0.0f);
     __syncthreads();
     if (own)
 #pragma unroll
         for (int n = 0; n < NN2; n++)
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                int o = (i2 + g + 8 * h) * SP + 8 * n + 2 * t4;
+                int o = (i2 + g + 8 * h) * SP + c2 + 8 * n + 2 * t4;
                 gs_put_pair(m.sh + o, m.sl + o, S[n][2 * h], S[n][2 * h + 1]);
             }
     gs_fetch(m, s.X1, s.X2, (size_t)bh * s.Tp + (size_t)(s.reverse ? s.nc - 1 : 0) * GS_L, K);
@@ -191,7 +195,7 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
         for (int n = 0; n < NN2; n++)
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                int i = i2 + g + 8 * h, j = j0 + 8 * n + 2 * t4;
+                int i = i2 + g + 8 * h, j = j0 + c2 + 8 * n + 2 * t4;
                 float2 x = own && s.g_in_sst && i < K ? gs_load2(sst + (size_t)i * V + j, j, V) : make_float2(0.0f, 0.0f);
                 G[n][2 * h] = x.x, G[n][2 * h + 1] = x.y;
             }
@@ -228,7 +232,7 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
         for (int n = 0; n < NN2; n++)
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                int i = i2 + g + 8 * h, j = j0 + 8 * n + 2 * t4;
+                int i = i2 + g + 8 * h, j = j0 + c2 + 8 * n + 2 * t4;
                 if (own && i < K) gs_store2(sst + (size_t)i * V + j, j, V, S[n][2 * h], S[n][2 * h + 1]);
             }
         __syncthreads(); /* Y halves visible; S halves no longer read */
@@ -245,8 +249,8 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
 #pragma unroll
                 for (int n = 0; n < NN2; n++) {
                     uint32_t bhi[2], blo[2];
-                    frag_bt(bhi, m.yh, SP, 8 * n, 16 * ks);
-                    frag_bt(blo, m.yl, SP, 8 * n, 16 * ks);
+                    frag_bt(bhi, m.yh, SP, c2 + 8 * n, 16 * ks);
+                    frag_bt(blo, m.yl, SP, c2 + 8 * n, 16 * ks);
                     gs_mma3(p[n], ah, al, bhi, blo);
                 }
             }
@@ -257,7 +261,7 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
                 for (int q = 0; q < 4; q++) S[n][q] = e * S[n][q] + G[n][q] + s.s2 * p[n][q];
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
-                    int o = (i2 + g + 8 * h) * SP + 8 * n + 2 * t4;
+                    int o = (i2 + g + 8 * h) * SP + c2 + 8 * n + 2 * t4;
                     gs_put_pair(m.sh + o, m.sl + o, S[n][2 * h], S[n][2 * h + 1]);
                 }
             }
@@ -268,20 +272,21 @@ __global__ static void __launch_bounds__(GS_NTH, 1) gdn_scan_tc(cu_gdn_scan s)
     for (int n = 0; n < NN2; n++)
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-            int i = i2 + g + 8 * h, j = j0 + 8 * n + 2 * t4;
+            int i = i2 + g + 8 * h, j = j0 + c2 + 8 * n + 2 * t4;
             if (i < K) gs_store2(s.S_final + bh * KV + (size_t)i * V + j, j, V, S[n][2 * h], S[n][2 * h + 1]);
         }
 }
 
 int cu_gdn_scan_tc_fits(int K, int L) { return L == GS_L && K % 8 == 0 && K <= GS_KMAX; }
 
-template <int TV>
+template <int TV, int NW>
 static int gs_launch(const char *op, const cu_gdn_scan *s)
 {
     size_t bytes = gs_smem_bytes<TV>();
-    int rc = cu_check(op, cudaFuncSetAttribute(gdn_scan_tc<TV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    int rc = cu_check(op, cudaFuncSetAttribute(gdn_scan_tc<TV, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                (int)bytes));
     if (rc) return rc;
-    gdn_scan_tc<TV><<<dim3((unsigned)s->BH, (unsigned)((s->V + TV - 1) / TV)), GS_NTH, bytes>>>(*s);
+    gdn_scan_tc<TV, NW><<<dim3((unsigned)s->BH, (unsigned)((s->V + TV - 1) / TV)), 32 * NW, bytes>>>(*s);
     return cu_check(op, cudaGetLastError());
 }
 
@@ -293,9 +298,9 @@ int cu_gdn_scan_tc(const char *op, const cu_gdn_scan *s)
         (rc = cu_check(op, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev))))
         return rc;
     size_t b64 = (size_t)s->BH * ((s->V + 63) / 64);
-    if (4 * b64 <= (size_t)sms) return gs_launch<16>(op, s);
-    if (2 * b64 <= (size_t)sms) return gs_launch<32>(op, s);
-    return gs_launch<64>(op, s);
+    if (4 * b64 <= (size_t)sms) return gs_launch<16, 8>(op, s);
+    if (2 * b64 <= (size_t)sms) return gs_launch<32, 16>(op, s);
+    return gs_launch<64, 16>(op, s);
 }
 
 /* ---- the chunk-parallel kernels: forward products, output, backward products ----
