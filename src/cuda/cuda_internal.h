@@ -51,12 +51,13 @@ int cu_op_tf32_on(void);
  * Sst[c] = S; Y_c = Y0_c + s1 X1_c S; S <- eL[c] S + G_c + s2 X2_cᵀ Y_c,
  * G_c read from Sst[c] first when g_in_sst. Rows [BH, Tp, K] and [BH, Tp, V]
  * (chunks of 64 rows), states [BH, nc, K, V]; S_init, S_final [BH, K, V]
- * or NULL (zero; not written). Row t of X1 (X2) is scaled by r1[t] (r2[t])
- * where those are not NULL. Y may be Y0. Needs cu_gdn_scan_tc_fits. */
+ * or NULL (zero; not written). X1 and X2 [BH, Tp, K] come as bf16 hi and lo
+ * halves (x ≈ hi + lo). Y may be Y0. Needs cu_gdn_scan_tc_fits. */
 typedef struct {
     int BH, nc, Tp, K, V, reverse, g_in_sst;
     float s1, s2;
-    const float *X1, *X2, *r1, *r2, *Y0, *eL, *S_init;
+    const __nv_bfloat16 *X1h, *X1l, *X2h, *X2l;
+    const float *Y0, *eL, *S_init;
     float *Y, *Sst, *S_final;
 } cu_gdn_scan;
 int cu_gdn_scan_tc_fits(int K, int L);
@@ -64,14 +65,16 @@ int cu_gdn_scan_tc(const char *op, const cu_gdn_scan *s);
 
 /* GDN's chunk-parallel forward products on the tensor cores (gdn_scan_bf16.cu),
  * per chunk of 64 rows: M = strictly-lower(K̂K̂ᵀ ⊙ Γ), P = causal(Q̂K̂ᵀ ⊙ Γ)
- * [BH·nc, 64, 64], Tm = (I + diag(β) M)^{-1}, W = Tm (βe^γ ⊙ K̂), U = Tm (β ⊙ V), from
- * the rows q̂, k̂ [BH·Tp, K], v [BH·Tp, V] and γ (double), β, βe^γ (bg) [BH·Tp]. Same
- * conditions as the scans (cu_gdn_scan_tc_fits). */
+ * [BH·nc, 64, 64], Tm = (I + diag(β) M)^{-1}, W = Tm (βe^γ ⊙ K̂) (as bf16 hi and lo
+ * halves Wh, Wl, for the scans), U = Tm (β ⊙ V), from the rows q̂, k̂ [BH·Tp, K], v [BH·Tp, V]
+ * and γ (double), β, βe^γ (bg) [BH·Tp]. Same conditions as the scans (cu_gdn_scan_tc_fits). */
 typedef struct {
     int BH, nc, Tp, K, V;
     const float *qh, *kh, *vt, *beta, *bg;
     const double *gam;
-    float *M, *P, *Tm, *W, *U;
+    float *M, *P, *Tm;
+    __nv_bfloat16 *Wh, *Wl;
+    float *U;
 } cu_gdn_chunk;
 int cu_gdn_chunk_tc(const char *op, const cu_gdn_chunk *c);
 

@@ -132,6 +132,16 @@ static gd_work gd_carve(const gd_args *a, float *p, int bwd)
 
 /* ---- device helpers ---------------------------------------------------------- */
 
+/* On the tensor cores the scans read W and Kd as bf16 hi and lo halves [rows][K] each, kept in
+ * the float32 arrays' place (the same bytes). */
+__host__ __device__ static __nv_bfloat16 *gd_halves_hi(float *x) { return (__nv_bfloat16 *)x; }
+__host__ __device__ static __nv_bfloat16 *gd_halves_lo(const gd_args &a, float *x)
+{
+    return (__nv_bfloat16 *)x + (size_t)a.B * a.H * a.Tp * a.K;
+}
+__host__ __device__ static __nv_bfloat16 *gd_kd_hi(const gd_args &, const gd_work &w) { return gd_halves_hi(w.Kd); }
+__host__ __device__ static __nv_bfloat16 *gd_kd_lo(const gd_args &a, const gd_work &w) { return gd_halves_lo(a, w.Kd); }
+
 __device__ static double gd_warp_sum(double x)
 {
     for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
@@ -214,6 +224,20 @@ __device__ static void gd_out8(float *f, __nv_bfloat16 *b, size_t i, int n, int 
     for (int e = 0; e < 8 && e < n; e++) gd_out(f, b, i + e, x[e]);
 }
 
+/* 8 floats as bf16 halves at h, l (16-byte aligned): hi = round(x), lo = round(x - hi). */
+__device__ static void gd_halves8(__nv_bfloat16 *h, __nv_bfloat16 *l, const float x[8])
+{
+    uint4 uh, ul;
+    __nv_bfloat162 *ph = (__nv_bfloat162 *)&uh, *pl = (__nv_bfloat162 *)&ul;
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+        ph[e] = __floats2bfloat162_rn(x[2 * e], x[2 * e + 1]);
+        pl[e] = __floats2bfloat162_rn(x[2 * e] - __low2float(ph[e]), x[2 * e + 1] - __high2float(ph[e]));
+    }
+    *(uint4 *)h = uh;
+    *(uint4 *)l = ul;
+}
+
 /* x ← s x, 8 elements. */
 __device__ static void gd_scale8(float x[8], float s)
 {
@@ -283,8 +307,9 @@ __device__ static void gd_prep_row(const gd_args &a, const gd_work &w, size_t ro
 }
 
 /* A half warp's row: the row factors e^γ, e^{γ_L-γ}, β e^γ and the scaled copies
- * Qg = e^γ q̂, Kx = βe^γ k̂, Kd = e^{γ_L-γ} k̂, Vb = β v. The tensor-core kernels
- * (a.tc) scale k̂ and v as they read them: Qg alone there. */
+ * Qg = e^γ q̂, Kx = βe^γ k̂, Kd = e^{γ_L-γ} k̂, Vb = β v. On the tensor cores (a.tc)
+ * Qg, and Kd as the scans read it: bf16 hi and lo halves (gd_kd_halves); the chunk
+ * kernel scales k̂ and v as it reads them. */
 __device__ static void gd_scale_row(const gd_args &a, const gd_work &w, size_t row, int l)
 {
     size_t last = row - row % a.L + a.L - 1; /* the chunk's last row (T' is a multiple of L) */
@@ -293,16 +318,20 @@ __device__ static void gd_scale_row(const gd_args &a, const gd_work &w, size_t r
     if (!l) w.eg[row] = e, w.egL[row] = eLt, w.bg[row] = be;
     size_t rk = row * a.K, rv = row * a.V;
     int wv = a.K % 8 == 0 && a.V % 8 == 0;
+    __nv_bfloat16 *kdh = gd_kd_hi(a, w), *kdl = gd_kd_lo(a, w);
     for (int i = 8 * l; i < a.K; i += GD_ROW8) {
         float q[8], k[8], kd[8];
         gd_in8(w.qh, NULL, rk + i, a.K - i, wv, q);
         gd_scale8(q, e);
         gd_out8(w.Qg, NULL, rk + i, a.K - i, wv, q);
-        if (a.tc) continue;
         gd_in8(w.kh, NULL, rk + i, a.K - i, wv, k);
         for (int j = 0; j < 8; j++) kd[j] = k[j];
-        gd_scale8(k, be);
         gd_scale8(kd, eLt);
+        if (a.tc) { /* K % 8 == 0 there */
+            gd_halves8(kdh + rk + i, kdl + rk + i, kd);
+            continue;
+        }
+        gd_scale8(k, be);
         gd_out8(w.Kx, NULL, rk + i, a.K - i, wv, k);
         gd_out8(w.Kd, NULL, rk + i, a.K - i, wv, kd);
     }
@@ -608,10 +637,11 @@ static int gd_forward_stages(const char *op, const gd_args *a, const gd_work &w,
     gd_scaled_rows<<<gd_blocks(rows * GD_HW), GD_BLOCK>>>(*a, w);
     if ((rc = gd_launched(op))) return rc;
     if (a->tc) {
+        __nv_bfloat16 *Wh = gd_halves_hi(w.W), *Wl = gd_halves_lo(*a, w.W);
         cu_gdn_chunk ch = {(int)bh, a->nc, a->Tp, a->K, a->V, w.qh, w.kh, w.vt, w.beta, w.bg, w.gam,
-                           w.M, w.P, w.Tm, w.W, w.U};
-        cu_gdn_scan sc = {(int)bh, a->nc, a->Tp, a->K, a->V, 0, 0, -1.0f, 1.0f, w.W, w.kh, NULL, w.egL, w.U, w.eL,
-                          S0, w.Vt, w.Sin, S1}; /* X2 = Kd = e^{γ_L-γ} ⊙ K̂ */
+                           w.M, w.P, w.Tm, Wh, Wl, w.U};
+        cu_gdn_scan sc = {(int)bh, a->nc, a->Tp, a->K, a->V, 0, 0, -1.0f, 1.0f, Wh, Wl, gd_kd_hi(*a, w),
+                          gd_kd_lo(*a, w), w.U, w.eL, S0, w.Vt, w.Sin, S1}; /* X1 = W, X2 = Kd */
         if ((rc = cu_gdn_chunk_tc(op, &ch))) return rc;
         return cu_gdn_scan_tc(op, &sc);
     }
@@ -896,8 +926,9 @@ static int gd_backward_scan(const char *op, const gd_args *a, const gd_work &w, 
         (rc = cu_gemm_rm(op, 1, 0, s.K, s.V, s.L, 1, w.Qg, s.K, s.sK, w.dOt, s.V, s.sV, 0, w.dSn, s.V, s.sKV, s.n)))
         return rc;
     if (a->tc) {
-        cu_gdn_scan sc = {a->B * a->H, a->nc, a->Tp, a->K, a->V, 1, 1, 1.0f, -1.0f, w.kh, w.W, w.egL, NULL, w.dVt,
-                          w.eL, dS1, w.dVt, w.dSn, dS0}; /* X1 = Kd = e^{γ_L-γ} ⊙ K̂ */
+        cu_gdn_scan sc = {a->B * a->H, a->nc, a->Tp, a->K, a->V, 1, 1, 1.0f, -1.0f, gd_kd_hi(*a, w),
+                          gd_kd_lo(*a, w), gd_halves_hi(w.W), gd_halves_lo(*a, w.W), w.dVt, w.eL, dS1,
+                          w.dVt, w.dSn, dS0}; /* X1 = Kd, X2 = W */
         return cu_gdn_scan_tc(op, &sc);
     }
     unsigned tiles = (unsigned)((a->V + GD_VT - 1) / GD_VT);

@@ -28,18 +28,20 @@
 
 enum { GS_L = 64, GS_KMAX = 128, GS_KP = GS_KMAX + 8 };
 
-/* Shared memory of a block with a tile of TV columns: X1, X2 halves [L][KP];
- * S halves [KMAX][TV+8]; Y halves [L][TV+8]; X1, X2 float32 [L][K] (copies in flight). */
+/* Shared memory of a block with a tile of TV columns: two stages (this chunk's, the next
+ * one's in flight) of the X1, X2 halves [L][KP] (x[stage][0..3]: X1 hi, lo, X2 hi, lo);
+ * S halves [KMAX][TV+8]; Y halves [L][TV+8]. */
 typedef struct {
-    bf16 *x1h, *x1l, *x2h, *x2l, *sh, *sl, *yh, *yl;
-    float *f1, *f2;
+    bf16 *xs, *sh, *sl, *yh, *yl; /* xs: the 8 halves, stage-major (gs_x) */
 } gs_smem;
+
+/* Half a (0..3: X1 hi, lo, X2 hi, lo) of stage st. */
+__device__ static bf16 *gs_x(const gs_smem &m, int st, int a) { return m.xs + (size_t)(4 * st + a) * GS_L * GS_KP; }
 
 template <int TV>
 __host__ __device__ static size_t gs_smem_bytes(void)
 {
-    return (4 * (size_t)GS_L * GS_KP + 2 * (size_t)GS_KMAX * (TV + 8) + 2 * (size_t)GS_L * (TV + 8)) * sizeof(bf16) +
-           2 * (size_t)GS_L * GS_KMAX * sizeof(float);
+    return (8 * (size_t)GS_L * GS_KP + 2 * (size_t)GS_KMAX * (TV + 8) + 2 * (size_t)GS_L * (TV + 8)) * sizeof(bf16);
 }
 
 template <int TV>
@@ -47,20 +49,21 @@ __device__ static gs_smem gs_carve(bf16 *p)
 {
     gs_smem m;
     size_t x = (size_t)GS_L * GS_KP, s = (size_t)GS_KMAX * (TV + 8), y = (size_t)GS_L * (TV + 8);
-    m.x1h = p, m.x1l = p + x, m.x2h = p + 2 * x, m.x2l = p + 3 * x;
-    m.sh = p + 4 * x, m.sl = m.sh + s, m.yh = m.sl + s, m.yl = m.yh + y;
-    m.f1 = (float *)(m.yl + y), m.f2 = m.f1 + (size_t)GS_L * GS_KMAX;
+    m.xs = p;
+    m.sh = p + 8 * x, m.sl = m.sh + s, m.yh = m.sl + s, m.yl = m.yh + y;
     return m;
 }
 
-/* The chunk's L×K float32 rows of X1 and X2 (contiguous from row r0) into f1, f2, asynchronously. */
-__device__ static void gs_fetch(const gs_smem &m, const float *X1, const float *X2, size_t r0, int K)
+/* The chunk's 64 rows (from row r0) of the four halves X1h, X1l, X2h, X2l [rows][K] into stage
+ * st, asynchronously (16 bytes per copy; K % 8 == 0). */
+__device__ static void gs_fetch(const gs_smem &m, int st, const cu_gdn_scan &s, size_t r0)
 {
-    int n4 = GS_L * K / 4;
-    const float *a = X1 + r0 * K, *b = X2 + r0 * K;
-    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
-        cp_async16((bf16 *)(m.f1 + 4 * i), (const bf16 *)(a + 4 * i));
-        cp_async16((bf16 *)(m.f2 + 4 * i), (const bf16 *)(b + 4 * i));
+    const bf16 *src[4] = {s.X1h, s.X1l, s.X2h, s.X2l};
+    const int K = s.K, per = K / 8;
+    for (int i = threadIdx.x; i < GS_L * per; i += blockDim.x) {
+        int t = i / per, u = 8 * (i % per);
+#pragma unroll
+        for (int a = 0; a < 4; a++) cp_async16(gs_x(m, st, a) + t * GS_KP + u, src[a] + (r0 + t) * K + u);
     }
     cp_commit();
 }
@@ -76,23 +79,6 @@ __device__ static void gs_split4(const float *f, uint2 *hi, uint2 *lo)
     }
     *hi = make_uint2(pack2(h[0], h[1]), pack2(h[2], h[3]));
     *lo = make_uint2(pack2(l[0], l[1]), pack2(l[2], l[3]));
-}
-
-/* f [L][K] -> halves [L][KP], columns K.. KMAX zero; row t scaled by rs[t] first where rs is not
- * NULL. A warp reads a row's 128 floats in one pass (16 bytes per lane, no bank conflicts). */
-__device__ static void gs_split_rows(const float *f, bf16 *hi, bf16 *lo, int K, const float *rs)
-{
-    for (int i = threadIdx.x; i < GS_L * GS_KMAX / 4; i += blockDim.x) {
-        int t = i / (GS_KMAX / 4), c0 = 4 * (i % (GS_KMAX / 4));
-        uint2 h = make_uint2(0, 0), l = h;
-        if (c0 < K) {
-            float4 v = *(const float4 *)(f + (size_t)t * K + c0);
-            float r = rs ? rs[t] : 1.0f, x[4] = {r * v.x, r * v.y, r * v.z, r * v.w};
-            gs_split4(x, &h, &l);
-        }
-        *(uint2 *)(hi + t * GS_KP + c0) = h;
-        *(uint2 *)(lo + t * GS_KP + c0) = l;
-    }
 }
 
 /* Columns j, j+1 of a row (p at column j, C columns): one 8-byte access where both are inside
@@ -157,6 +143,11 @@ __global__ static void __launch_bounds__(32 * NW, 1) gdn_scan_tc(cu_gdn_scan s)
             S[n][2 * h] = x.x, S[n][2 * h + 1] = x.y;
         }
     for (int i = threadIdx.x; i < GS_KMAX * SP; i += 32 * NW) m.sh[i] = m.sl[i] = __float2bfloat16_rn(0.0f);
+    /* the halves' columns K .. KMAX stay zero (the copies write columns < K) */
+    for (int i = threadIdx.x; i < 8 * GS_L * (GS_KMAX - K); i += 32 * NW) {
+        int a = i / (GS_L * (GS_KMAX - K)), r = i % (GS_L * (GS_KMAX - K));
+        gs_x(m, a / 4, a % 4)[(r / (GS_KMAX - K)) * GS_KP + K + r % (GS_KMAX - K)] = __float2bfloat16_rn(0.0f);
+    }
     __syncthreads();
     if (own)
 #pragma unroll
@@ -166,19 +157,17 @@ __global__ static void __launch_bounds__(32 * NW, 1) gdn_scan_tc(cu_gdn_scan s)
                 int o = (i2 + g + 8 * h) * SP + c2 + 8 * n + 2 * t4;
                 gs_put_pair(m.sh + o, m.sl + o, S[n][2 * h], S[n][2 * h + 1]);
             }
-    gs_fetch(m, s.X1, s.X2, (size_t)bh * s.Tp + (size_t)(s.reverse ? s.nc - 1 : 0) * GS_L, K);
+    gs_fetch(m, 0, s, (size_t)bh * s.Tp + (size_t)(s.reverse ? s.nc - 1 : 0) * GS_L);
 
     for (int it = 0; it < s.nc; it++) {
-        const int c = s.reverse ? s.nc - 1 - it : it;
+        const int c = s.reverse ? s.nc - 1 - it : it, st = it % 2;
         const size_t hc = (size_t)bh * s.nc + c, r0 = (size_t)bh * s.Tp + (size_t)c * GS_L;
+        const bf16 *x1h = gs_x(m, st, 0), *x1l = gs_x(m, st, 1), *x2h = gs_x(m, st, 2), *x2l = gs_x(m, st, 3);
         cp_wait<0>();
-        __syncthreads(); /* this chunk's rows have landed; last chunk's S halves are written */
-        gs_split_rows(m.f1, m.x1h, m.x1l, K, s.r1 ? s.r1 + r0 : NULL);
-        gs_split_rows(m.f2, m.x2h, m.x2l, K, s.r2 ? s.r2 + r0 : NULL);
-        __syncthreads();
+        __syncthreads(); /* this chunk's rows have landed; last chunk's S halves are written and its stage read */
         if (it + 1 < s.nc) {
             int cn = s.reverse ? c - 1 : c + 1;
-            gs_fetch(m, s.X1, s.X2, (size_t)bh * s.Tp + (size_t)cn * GS_L, K);
+            gs_fetch(m, 1 - st, s, (size_t)bh * s.Tp + (size_t)cn * GS_L);
         }
         /* Y0 of this warp's product-1 tile and G of its state rows, read early */
         float y0[NN1][4], G[NN2][4];
@@ -207,8 +196,8 @@ __global__ static void __launch_bounds__(32 * NW, 1) gdn_scan_tc(cu_gdn_scan s)
         for (int ks = 0; ks < GS_KMAX / 16; ks++) {
             if (16 * ks >= K) break;
             uint32_t ah[4], al[4];
-            frag_a(ah, m.x1h, GS_KP, r1, 16 * ks);
-            frag_a(al, m.x1l, GS_KP, r1, 16 * ks);
+            frag_a(ah, x1h, GS_KP, r1, 16 * ks);
+            frag_a(al, x1l, GS_KP, r1, 16 * ks);
 #pragma unroll
             for (int n = 0; n < NN1; n++) {
                 uint32_t bhi[2], blo[2];
@@ -244,8 +233,8 @@ __global__ static void __launch_bounds__(32 * NW, 1) gdn_scan_tc(cu_gdn_scan s)
 #pragma unroll
             for (int ks = 0; ks < GS_L / 16; ks++) {
                 uint32_t ah[4], al[4];
-                frag_at(ah, m.x2h, GS_KP, i2, 16 * ks);
-                frag_at(al, m.x2l, GS_KP, i2, 16 * ks);
+                frag_at(ah, x2h, GS_KP, i2, 16 * ks);
+                frag_at(al, x2l, GS_KP, i2, 16 * ks);
 #pragma unroll
                 for (int n = 0; n < NN2; n++) {
                     uint32_t bhi[2], blo[2];
@@ -469,9 +458,24 @@ typedef struct {
     float beta[GC_L], bg[GC_L];
 } gc_smem;
 
-/* out [rows][C] (from row r0) = Tm diag(rs) X, X [rows][C]: Tm's halves in m->tH, m->tL. Starts
- * after a barrier. */
-__device__ static void gc_tm_times(gc_smem *m, const float *X, const float *rs, size_t r0, int C, float *out)
+/* This warp's piece (columns c0 + its own) as bf16 halves into oh, ol [rows][C] from row r0,
+ * columns < C (C even). */
+__device__ static void gc_store_halves(const gc_acc acc, bf16 *oh, bf16 *ol, size_t r0, int C, int c0)
+{
+#pragma unroll
+    for (int n = 0; n < GC_NN; n++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int col = c0 + gc_col(n, 0);
+            size_t o = (r0 + gc_row(2 * h)) * C + col;
+            if (col < C) gs_put_pair(oh + o, ol + o, acc[n][2 * h], acc[n][2 * h + 1]);
+        }
+}
+
+/* out [rows][C] (from row r0) = Tm diag(rs) X, X [rows][C]: Tm's halves in m->tH, m->tL; float32
+ * into out, or bf16 halves into oh, ol where out is NULL. Starts after a barrier. */
+__device__ static void gc_tm_times(gc_smem *m, const float *X, const float *rs, size_t r0, int C, float *out,
+                                   bf16 *oh = NULL, bf16 *ol = NULL)
 {
     for (int c0 = 0; c0 < C; c0 += GC_W) {
         gc_piece(X, r0, C, c0, m->u.p.aH, m->u.p.aL, GC_L, rs);
@@ -479,7 +483,8 @@ __device__ static void gc_tm_times(gc_smem *m, const float *X, const float *rs, 
         gc_acc acc;
         gc_zero(acc);
         gc_piece_mma<false, false>(acc, m->tH, m->tL, m->u.p.aH, m->u.p.aL);
-        gc_store(acc, out, r0, C, c0);
+        if (out) gc_store(acc, out, r0, C, c0);
+        else gc_store_halves(acc, oh, ol, r0, C, c0);
         __syncthreads(); /* the piece is read; the next one may overwrite it */
     }
 }
@@ -549,7 +554,7 @@ __global__ static void __launch_bounds__(GC_NTH, 3) gdn_chunk_tc(cu_gdn_chunk c)
         m->tL[t][s] = __float2bfloat16_rn(x - __bfloat162float(h));
     }
     __syncthreads(); /* X is read: the pieces take its place again */
-    gc_tm_times(m, c.kh, m->bg, r0, c.K, c.W);  /* W = Tm (βe^γ ⊙ K̂) */
+    gc_tm_times(m, c.kh, m->bg, r0, c.K, NULL, c.Wh, c.Wl); /* W = Tm (βe^γ ⊙ K̂), as the scans read it */
     gc_tm_times(m, c.vt, m->beta, r0, c.V, c.U); /* U = Tm (β ⊙ V) */
 }
 
