@@ -95,7 +95,8 @@ int sq_cuda_ssd_step(sq_dims d, const sq_ssd_opts *o, const sq_ssd_in *in, float
 
 /* Gated DeltaNet (src/ops/gdn.h) on the device (float32): chunkwise WY/UT
  * forward, backward and the decode step; same layouts, options, states
- * and gradients as on the CPU. work NULL lets a call allocate its own. */
+ * and gradients as on the CPU. work NULL lets a call allocate its own;
+ * a given one must be 16-byte aligned (sq_cuda_malloc's are). */
 size_t sq_cuda_gdn_work_floats(sq_dims d, const sq_gdn_opts *o);
 int sq_cuda_gdn_fwd(sq_dims d, const sq_gdn_opts *o, const sq_gdn_in *in, const float *S0, float *out, float *S1,
                     float *work);

@@ -30,6 +30,14 @@
  *               chunk for dQ, dK, dV and the gates' terms; Z, dH and the
  *               states are rounded to bf16 before they multiply, the
  *               scores' gradient G is taken as two bf16 halves.
+ *   Gated DeltaNet  q, k, v, dout read as bf16 and out, dq, dk, dv written
+ *               as bf16 by gdn.cu itself, its workspace float32; where the
+ *               chunk is 64 and K % 8 == 0, K <= 128 (cu_gdn_scan_tc_fits):
+ *               the chunk products (Gram matrices, UT transform, W, U, the
+ *               output, the backward's per-chunk products) and both scans
+ *               on the tensor cores with every operand in two bf16 halves
+ *               (hi + lo, about 16 bits), float32 states; otherwise its
+ *               float32 kernels with TF32 products.
  *   the others  the bf16 tensors are widened into a float32 staging area,
  *               the float32 operator runs with its matrix products on the
  *               TF32 tensor cores (the mLSTM's in float32: its normalizer
@@ -39,7 +47,8 @@
  *
  * Workspace: `work` NULL lets a call allocate its own; otherwise at least
  * sq_cuda_<op>_bf16_work_floats(d, o) floats (the float32 operator's
- * workspace plus the staging). */
+ * workspace plus the staging), 16-byte aligned as sq_cuda_malloc's buffers
+ * are (GDN refuses a workspace that is not). */
 #ifndef SUBQ_CUDA_BF16_H
 #define SUBQ_CUDA_BF16_H
 

@@ -1,6 +1,7 @@
 /* Gated DeltaNet on the tensor cores, for the bf16 entry points: the state
  * recurrence over the chunks (gdn.cu's scans), and below it the forward's
- * chunk products (cu_gdn_chunk_tc) and output (cu_gdn_out_tc). Both scans of gdn.cu have
+ * chunk products (cu_gdn_chunk_tc), its output (cu_gdn_out_tc) and the backward's
+ * chunk products (cu_gdn_bwd_tc). Both scans of gdn.cu have
  * one form. Per chunk c (in order, or reversed), with the block's K×TV tile
  * of the state S in float32 registers:
  *   Sst[c] = S                                  (the state a chunk sees)
@@ -12,8 +13,9 @@
  * The products are bf16 mma with float32 accumulation, each operand split in
  * a bf16 hi half and what its rounding left (lo): x y ≈ xh yh + xh yl + xl yh,
  * about 16 bits of mantissa, so the scan adds little to the bf16 inputs'
- * own rounding. The chunk's X1, X2 rows (float32) are copied a chunk ahead
- * (cp.async) and split into the two halves in shared memory.
+ * own rounding. X1 and X2 come already split (W's halves from the chunk kernel,
+ * Kd's from gdn.cu's scaled rows); the next chunk's are copied (cp.async) into a
+ * second stage of shared memory while this one is worked on.
  * Block: NW = 16 warps (8 for tiles of 16 columns). Product 1: warp w owns rows 16(w%4).. of
  * Y and the (w/4)-th of NW/4 groups of the tile's columns; product 2: warp w owns rows
  * 16(w%8).. of S (K <= 128) and the (w/8)-th of NW/8 column groups.
