@@ -6,6 +6,7 @@
  * was given alone. Host arrays stand in for device pointers: a refused call
  * never reads them. The GPU suite (`make test-cuda`) checks the rest. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,6 +68,12 @@ static void check_gdn_slstm(void)
     refused("gdn fwd: NULL q", sq_cuda_gdn_fwd(d, NULL, &noq, NULL, x, NULL, NULL), "q is NULL");
     refused("gdn bwd: NULL g->dbeta", sq_cuda_gdn_bwd(d, NULL, &in, NULL, x, NULL, &g, NULL, NULL), "g->dbeta");
     refused("gdn step: T = 2", sq_cuda_gdn_step(two, NULL, &in, x, x), "T must be 1");
+    /* a workspace off 16 bytes (the row kernels' 16-byte accesses) is refused before any copy */
+    float *off16 = (uintptr_t)x % 16 ? x : x + 1;
+    sq_gdn_grad gall = {x, x, x, x, x, x, x};
+    refused("gdn fwd: work off 16 bytes", sq_cuda_gdn_fwd(d, NULL, &in, NULL, x, NULL, off16), "16-byte aligned");
+    refused("gdn bwd: work off 16 bytes", sq_cuda_gdn_bwd(d, NULL, &in, NULL, x, NULL, &gall, NULL, off16),
+            "16-byte aligned");
     sq_slstm_in si = {x, x, x};
     sq_slstm_grad sg = {x, NULL, x};
     refused("slstm fwd: K != V", sq_cuda_slstm_fwd(kv, NULL, &si, NULL, x, NULL, NULL), "K == V");
@@ -110,6 +117,9 @@ static void check_bf16(void)
     gz.chunk = 0;
     sq_gdn_in_bf16 gi = {b, b, b, x, x, x, x};
     refused("gdn fwd bf16: chunk 0", sq_cuda_gdn_fwd_bf16(d, &gz, &gi, NULL, b16, NULL, NULL), "chunk size");
+    float *off16 = (uintptr_t)x % 16 ? x : x + 1;
+    refused("gdn fwd bf16: work off 16 bytes", sq_cuda_gdn_fwd_bf16(d, NULL, &gi, NULL, b16, NULL, off16),
+            "16-byte aligned");
     sq_slstm_in_bf16 sl = {NULL, x, x};
     refused("slstm fwd bf16: NULL gx", sq_cuda_slstm_fwd_bf16(d, NULL, &sl, NULL, b16, NULL, NULL), "gx is NULL");
     refused("linattn fwd bf16: NULL out", sq_cuda_linattn_fwd_bf16(d, NULL, b, b, b, NULL, NULL, NULL, NULL),
