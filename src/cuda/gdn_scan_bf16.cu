@@ -118,6 +118,37 @@ __device__ static void gs_mma3(float acc[4], const uint32_t ah[4], const uint32_
     mma(acc, al, bh);
 }
 
+/* acc (NN C tiles of a 16-row block: rows r.., columns c0 + 8n..) = A B, on the halves:
+ * A = X rows r.. (TA: Xᵀ, X's columns r..) of the [L][KP] halves xh, xl, over depth kd (at most
+ * 16 KS; the halves zero from kd to the next multiple of 16); B from the halves bh, bl stored
+ * [depth][column] (pitch p). */
+template <bool TA, int NN, int KS>
+__device__ static void gs_product(float acc[NN][4], const bf16 *xh, const bf16 *xl, int r, int kd, const bf16 *bh,
+                                  const bf16 *bl, int p, int c0)
+{
+#pragma unroll
+    for (int n = 0; n < NN; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) {
+        if (16 * ks >= kd) break;
+        uint32_t ah[4], al[4];
+        if (TA) {
+            frag_at(ah, xh, GS_KP, r, 16 * ks);
+            frag_at(al, xl, GS_KP, r, 16 * ks);
+        } else {
+            frag_a(ah, xh, GS_KP, r, 16 * ks);
+            frag_a(al, xl, GS_KP, r, 16 * ks);
+        }
+#pragma unroll
+        for (int n = 0; n < NN; n++) {
+            uint32_t bhi[2], blo[2];
+            frag_bt(bhi, bh, p, c0 + 8 * n, 16 * ks);
+            frag_bt(blo, bl, p, c0 + 8 * n, 16 * ks);
+            gs_mma3(acc[n], ah, al, bhi, blo);
+        }
+    }
+}
+
 /* Grid (B·H, ⌈V/TV⌉), 32·NW threads (NW = 8 or 16 warps). */
 template <int TV, int NW>
 __global__ static void __launch_bounds__(32 * NW, 1) gdn_scan_tc(cu_gdn_scan s)
@@ -192,22 +223,7 @@ __global__ static void __launch_bounds__(32 * NW, 1) gdn_scan_tc(cu_gdn_scan s)
             }
         /* product 1: Y = Y0 + s1 X1 S (rows r1.., columns cb..) */
         float acc[NN1][4];
-#pragma unroll
-        for (int n = 0; n < NN1; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
-#pragma unroll
-        for (int ks = 0; ks < GS_KMAX / 16; ks++) {
-            if (16 * ks >= K) break;
-            uint32_t ah[4], al[4];
-            frag_a(ah, x1h, GS_KP, r1, 16 * ks);
-            frag_a(al, x1l, GS_KP, r1, 16 * ks);
-#pragma unroll
-            for (int n = 0; n < NN1; n++) {
-                uint32_t bhi[2], blo[2];
-                frag_bt(bhi, m.sh, SP, cb + 8 * n, 16 * ks);
-                frag_bt(blo, m.sl, SP, cb + 8 * n, 16 * ks);
-                gs_mma3(acc[n], ah, al, bhi, blo);
-            }
-        }
+        gs_product<false, NN1, GS_KMAX / 16>(acc, x1h, x1l, r1, K, m.sh, m.sl, SP, cb);
 #pragma unroll
         for (int n = 0; n < NN1; n++)
 #pragma unroll
@@ -230,21 +246,7 @@ __global__ static void __launch_bounds__(32 * NW, 1) gdn_scan_tc(cu_gdn_scan s)
         /* product 2: S = e S + G + s2 X2ᵀ Y (state rows i2..) */
         if (own) {
             float p[NN2][4];
-#pragma unroll
-            for (int n = 0; n < NN2; n++) p[n][0] = p[n][1] = p[n][2] = p[n][3] = 0.0f;
-#pragma unroll
-            for (int ks = 0; ks < GS_L / 16; ks++) {
-                uint32_t ah[4], al[4];
-                frag_at(ah, x2h, GS_KP, i2, 16 * ks);
-                frag_at(al, x2l, GS_KP, i2, 16 * ks);
-#pragma unroll
-                for (int n = 0; n < NN2; n++) {
-                    uint32_t bhi[2], blo[2];
-                    frag_bt(bhi, m.yh, SP, c2 + 8 * n, 16 * ks);
-                    frag_bt(blo, m.yl, SP, c2 + 8 * n, 16 * ks);
-                    gs_mma3(p[n], ah, al, bhi, blo);
-                }
-            }
+            gs_product<true, NN2, GS_L / 16>(p, x2h, x2l, i2, GS_L, m.yh, m.yl, SP, c2);
             float e = s.eL[hc];
 #pragma unroll
             for (int n = 0; n < NN2; n++) {
