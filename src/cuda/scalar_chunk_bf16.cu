@@ -62,11 +62,11 @@ __device__ static tile_src tile_src_of(const sc_args &a, const sq_bf16 *x, int b
     return s;
 }
 
-/* Steps t0..t0+63 into the tile s [64][W+PAD]: cp.async, zeros past T and past C. */
-template <int W>
+/* Steps t0..t0+63 into the tile s [64][W+PAD] by a block of NT threads: cp.async, zeros past T and past C. */
+template <int W, int NT = NTH>
 __device__ static void tile_fetch(bf16 *s, const tile_src &src, const sc_args &a, int t0)
 {
-    const int per_row = W / 8, rows_per_pass = NTH / per_row;
+    const int per_row = W / 8, rows_per_pass = NT / per_row;
     int u = threadIdx.x % per_row;
 #pragma unroll
     for (int k = 0; k < CL / rows_per_pass; k++) {
@@ -79,8 +79,8 @@ __device__ static void tile_fetch(bf16 *s, const tile_src &src, const sc_args &a
     }
 }
 
-/* The 4 elements of C tile n of this lane: row 16 w + g (+8 for e >= 2), column 8n + 2t (+1 for odd e). */
-__device__ static int c_row(int e) { return 16 * (threadIdx.x / 32) + threadIdx.x % 32 / 4 + 8 * (e / 2); }
+/* The 4 elements of C tile n of this lane: row 16 (w % 4) + g (+8 for e >= 2), column 8n + 2t (+1 for odd e). */
+__device__ static int c_row(int e) { return 16 * (threadIdx.x / 32 % 4) + threadIdx.x % 32 / 4 + 8 * (e / 2); }
 __device__ static int c_col(int n, int e) { return 8 * n + 2 * (threadIdx.x % 4) + e % 2; }
 
 /* ---- the walk over the chunks ---- */
@@ -479,43 +479,47 @@ int cu_scalar_fused_stages(const char *op, const sc_args *a, const sc_work &w, c
 }
 
 /* ---- the backward: the gradients of each chunk ----
- * One block per (head, chunk), each warp 16 rows (steps) of the chunk, with
- * the chunk's Q, K [64][DK], V, dH [64][DV] and the states S̄_in(c),
- * dS̄_out(c) [DK][DV] in shared memory (bf16; DK, DV: K, V padded to 64 or
- * 128). With A_js = e^{(F_j - m_j) + (w_s - F_s)} (s <= j), Δ' as in the
- * forward, dp = dH Vᵀ + dN 1ᵀ and u = V dS̄_outᵀ + 1 dn̄_outᵀ:
- *   Z = s (Q Kᵀ) ⊙ A ⊙ Δ'ᵀ,  E = Z ⊙ dp,  G = s A ⊙ dp   (Z rounded to bf16, G as a hi and a lo bf16 half)
+ * One block of GW = 8 warps per (head, chunk), with the chunk's Q, K [64][DK],
+ * V, dH [64][DV] and the states S̄_in(c), dS̄_out(c) [DK][DV] in shared memory
+ * (bf16; DK, DV: K, V padded to 64 or 128). Warp w owns the 16 rows 16·(w%4)..
+ * (steps) of the chunk and the half w/4 of each product's columns; the rows'
+ * sums meet in shared memory. With A_js = e^{(F_j - m_j) + (w_s - F_s)} (s <= j),
+ * Δ' as in the forward, dp = dH Vᵀ + dN 1ᵀ and u = V dS̄_outᵀ + 1 dn̄_outᵀ:
+ *   Z = s (Q Kᵀ) ⊙ A ⊙ Δ'ᵀ,  E = Z ⊙ dp,  G = s A ⊙ dp   (Z rounded to bf16, G and G ⊙ Δ'ᵀ as hi and lo bf16 halves)
  *   dQ = (G ⊙ Δ'ᵀ) K + s α ⊙ (dH S̄_inᵀ + dN n̄_inᵀ)
  *   dK' = Gᵀ Q + γ ⊙ u                   (the gradient w.r.t. k' = Δ'⊙k; = dK where Δ' = 1;
  *                                         SSD: dB = Δ ⊙ dK', summed over a group's heads after)
  *   dV = Zᵀ dH + (γΔ') ⊙ (K dS̄_out)     (+ D_h dy in SSD)
  *   dF_j = rowE_j - colE_j + s α_j q_j·r_j - cs_j,  cs_s = γ_s k'_s·u_s,
  *   dF_last += Σ_s cs_s + β_c (S̄_in·dS̄_out + n̄_in·dn̄_out),  dλ_r = Σ_{j>=r} dF_j,  dw_s = colE_s + cs_s. */
+enum { GW = 8, GNT = 32 * GW };
 
 template <int DK, int DV>
 static size_t grad_smem_bytes(void)
 {
-    return (size_t)(2 * CL * (DK + PAD) + 2 * CL * (DV + PAD) + 2 * DK * (DV + PAD) + 3 * CL * (CL + PAD)) * sizeof(bf16);
+    return (size_t)(2 * CL * (DK + PAD) + 2 * CL * (DV + PAD) + 2 * DK * (DV + PAD) + 5 * CL * (CL + PAD)) * sizeof(bf16);
 }
 
 /* A chunk's state [K][V] (bf16, rows past K zero) into the tile s [DK][DV+PAD] (V = DV). */
 template <int DK, int DV>
 __device__ static void state_fetch(bf16 *s, const bf16 *x, const sc_args &a)
 {
-    for (int e = threadIdx.x; e < DK * (DV / 8); e += NTH) {
+    for (int e = threadIdx.x; e < DK * (DV / 8); e += blockDim.x) {
         int r = e / (DV / 8), u = e % (DV / 8);
         put8(&s[r * (DV + PAD) + 8 * u], r < a.K ? x + (size_t)r * a.V : NULL, NULL, u, DV, 1);
     }
 }
 
-/* A C tile's hi (lo = 0) or lo half (part) as bf16 into the [64][CL+PAD] tile s, by pairs. */
-__device__ static void c_store_bf16(bf16 *s, const float x[CL / 8][4], int lo)
+/* The hi (lo = 0) or lo half (part) of NN C tiles (columns c0 + c_col) as bf16 into the [64][CL+PAD]
+ * tile s, by pairs. */
+template <int NN>
+__device__ static void c_store_bf16(bf16 *s, const float x[NN][4], int c0, int lo)
 {
 #pragma unroll
-    for (int n = 0; n < CL / 8; n++)
+    for (int n = 0; n < NN; n++)
 #pragma unroll
         for (int e = 0; e < 4; e += 2)
-            *(uint32_t *)&s[c_row(e) * (CL + PAD) + c_col(n, e)] = pack2(part(x[n][e], lo), part(x[n][e + 1], lo));
+            *(uint32_t *)&s[c_row(e) * (CL + PAD) + c0 + c_col(n, e)] = pack2(part(x[n][e], lo), part(x[n][e + 1], lo));
 }
 
 /* acc[n] += Σ_k X[r0.., k] M[k][8n..] over k < KD: X [row][k] (pitch px), M [k][n] (pitch pm). */
@@ -550,11 +554,11 @@ __device__ static void cols_times(float acc[NN][4], const bf16 *X, int r0, const
     }
 }
 
-/* A row gradient's C tiles (rows c_row, columns < C) to global: bf16 into xb [B,T,Hs?,C] at head
- * rows (b, t, h), or float32 into xf [BH,Tp,C] when xf is given. */
+/* A row gradient's C tiles (rows c_row, columns c0 + c_col, those < C) to global: bf16 into xb
+ * [B,T,Hs?,C] at head rows (b, t, h), or float32 into xf [BH,Tp,C] when xf is given. */
 template <int NN>
 __device__ static void rows_store(const float x[NN][4], const sc_args &a, sq_bf16 *xb, float *xf, int bh, int t0,
-                                  int C)
+                                  int c0, int C)
 {
     int b = bh / a.H, h = bh % a.H;
 #pragma unroll
@@ -564,7 +568,7 @@ __device__ static void rows_store(const float x[NN][4], const sc_args &a, sq_bf1
         size_t rb = (((size_t)b * a.T + t) * a.H + h) * C, rf = ((size_t)bh * a.Tp + t) * C;
 #pragma unroll
         for (int n = 0; n < NN; n++) {
-            int col = c_col(n, e);
+            int col = c0 + c_col(n, e);
             if (col >= C) continue;
             if (xf)
                 *(float2 *)&xf[rf + col] = make_float2(x[n][e], x[n][e + 1]);
@@ -576,7 +580,7 @@ __device__ static void rows_store(const float x[NN][4], const sc_args &a, sq_bf1
 
 __device__ static float bf(const bf16 *s) { return __bfloat162float(*s); }
 
-/* Sum over the block's NTH threads (every thread gets it); red holds NTH/32 floats. */
+/* Sum over the block's GNT threads (every thread gets it); red holds GW floats. */
 __device__ static float block_total(float x, float *red)
 {
     for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
@@ -584,27 +588,38 @@ __device__ static float block_total(float x, float *red)
     if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = x;
     __syncthreads();
     float t = 0.0f;
-    for (int i = 0; i < NTH / 32; i++) t += red[i];
+    for (int i = 0; i < GW; i++) t += red[i];
     return t;
 }
 
-/* Grid B·H·nc. */
+/* This warp's part of row j's sum: the quad's lanes summed, into half[cw][j] (the warps of the two
+ * column halves each write theirs). */
+__device__ static void row_part(float x, float half[2][CL], int cw, int j)
+{
+    x = quad_sum(x);
+    if (threadIdx.x % 4 == 0) half[cw][j] = x;
+}
+
+/* Grid B·H·nc, GNT threads. */
 template <int DK, int DV>
-__global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
+__global__ static void __launch_bounds__(GNT) chunk_grads(sc_args a, sc_work w)
 {
     extern __shared__ uint4 smem_u4[];
     bf16 *qs = (bf16 *)smem_u4, *ks = qs + CL * (DK + PAD), *vs = ks + CL * (DK + PAD), *hs = vs + CL * (DV + PAD);
     bf16 *sis = hs + CL * (DV + PAD), *dss = sis + DK * (DV + PAD), *zs = dss + DK * (DV + PAD), *gsm = zs + CL * (CL + PAD);
-    bf16 *gsl = gsm + CL * (CL + PAD);
-    __shared__ float colb[CL], colf[CL], gam[CL], dFs[CL], colE[CL], csum[CL], nin[DK], dnn[DK], red[NTH / 32];
+    bf16 *gsl = gsm + CL * (CL + PAD), *gdm = gsl + CL * (CL + PAD), *gdl = gdm + CL * (CL + PAD);
+    __shared__ float colb[CL], colf[CL], gam[CL], colE[CL], nin[DK], dnn[DK], red[GW];
+    __shared__ float rowE[2][CL], qr[2][CL], ku[2][CL], kb[2][CL], dFs[CL], csum[CL];
+    enum { NS = CL / 16, NK = DK / 16, NV = DV / 16 }; /* a warp's C tiles: half of 64, of DK, of DV */
     int BH = a.B * a.H, bh = blockIdx.x % BH, c = blockIdx.x / BH, t0 = c * CL, tid = threadIdx.x;
-    int Hs = a.ssd ? a.G : a.H, r0 = 16 * (tid / 32), t = tid % 4, h = bh % a.H;
+    int Hs = a.ssd ? a.G : a.H, r0 = 16 * (tid / 32 % 4), cw = tid / 128, h = bh % a.H;
+    int s0 = cw * CL / 2, i0 = cw * DK / 2, v0 = cw * DV / 2; /* this warp's columns */
     int to_groups = a.ssd && a.G != a.H; /* SSD's heads share B and C: float32 rows for ssd_group_grads */
     size_t hc = (size_t)bh * a.nc + c, st0 = (size_t)bh * a.Tp + t0;
-    tile_fetch<DK>(qs, tile_src_of<DK>(a, a.qb, bh, Hs, a.K, 0), a, t0);
-    tile_fetch<DK>(ks, tile_src_of<DK>(a, a.kb, bh, Hs, a.K, 0), a, t0);
-    tile_fetch<DV>(vs, tile_src_of<DV>(a, a.vb, bh, a.H, a.V, 0), a, t0);
-    tile_fetch<DV>(hs, tile_src_of<DV>(a, a.normalize ? a.dhb : a.dob, bh, a.H, a.V, 0), a, t0);
+    tile_fetch<DK, GNT>(qs, tile_src_of<DK>(a, a.qb, bh, Hs, a.K, 0), a, t0);
+    tile_fetch<DK, GNT>(ks, tile_src_of<DK>(a, a.kb, bh, Hs, a.K, 0), a, t0);
+    tile_fetch<DV, GNT>(vs, tile_src_of<DV>(a, a.vb, bh, a.H, a.V, 0), a, t0);
+    tile_fetch<DV, GNT>(hs, tile_src_of<DV>(a, a.normalize ? a.dhb : a.dob, bh, a.H, a.V, 0), a, t0);
     state_fetch<DK, DV>(sis, (const bf16 *)w.Sin + hc * a.K * a.V, a);
     state_fetch<DK, DV>(dss, (const bf16 *)w.dSn + hc * a.K * a.V, a);
     cp_commit();
@@ -615,7 +630,7 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
         gam[tid] = w.gamma[st];
         colE[tid] = 0.0f;
     }
-    for (int i = tid; i < DK; i += NTH) {
+    for (int i = tid; i < DK; i += GNT) {
         nin[i] = a.normalize && i < a.K ? w.nin[hc * a.K + i] : 0.0f;
         dnn[i] = a.normalize && i < a.K ? w.dnn[hc * a.K + i] : 0.0f;
     }
@@ -629,128 +644,140 @@ __global__ static void __launch_bounds__(NTH) chunk_grads(sc_args a, sc_work w)
     cp_wait<0>();
     __syncthreads();
     float bsum = 0.0f; /* the chunk end's S̄_in·dS̄_out + n̄_in·dn̄_out */
-    for (int e = tid; e < a.K * DV; e += NTH) { /* V = DV */
+    for (int e = tid; e < a.K * DV; e += GNT) { /* V = DV */
         int i = e / DV, v = e % DV;
         bsum += bf(&sis[i * (DV + PAD) + v]) * bf(&dss[i * (DV + PAD) + v]);
     }
-    for (int i = tid; i < DK; i += NTH) bsum += nin[i] * dnn[i];
+    for (int i = tid; i < DK; i += GNT) bsum += nin[i] * dnn[i];
 
-    /* Z, E, G from Q Kᵀ and dH Vᵀ */
-    float z[1][CL / 8][4], g[1][CL / 8][4], rowE[2] = {0.0f, 0.0f};
-    tile_mma<DK, CL / 8, 1>(z, qs, DK + PAD, r0, ks, DK + PAD);
-    tile_mma<DV, CL / 8, 1>(g, hs, DV + PAD, r0, vs, DV + PAD);
+    /* Z, E, G from Q Kᵀ and dH Vᵀ, columns s0.. */
+    {
+        float z[1][NS][4], g[1][NS][4], re[2] = {0.0f, 0.0f};
+        tile_mma<DK, NS, 1>(z, qs, DK + PAD, r0, ks + s0 * (DK + PAD), DK + PAD);
+        tile_mma<DV, NS, 1>(g, hs, DV + PAD, r0, vs + s0 * (DV + PAD), DV + PAD);
 #pragma unroll
-    for (int n = 0; n < CL / 8; n++) {
-        float ce[2] = {0.0f, 0.0f};
+        for (int n = 0; n < NS; n++) {
+            float ce[2] = {0.0f, 0.0f};
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int j = c_row(e), s = c_col(n, e), hf = e / 2;
-            float A = s <= j ? expf(rowa[hf] + colb[s]) : 0.0f, dp = g[0][n][e] + dn[hf];
-            float Z = a.qscale * z[0][n][e] * A * colf[s], E = Z * dp;
-            rowE[hf] += E, ce[e % 2] += E;
-            z[0][n][e] = Z;
-            g[0][n][e] = a.qscale * A * dp;
+            for (int e = 0; e < 4; e++) {
+                int j = c_row(e), s = s0 + c_col(n, e), hf = e / 2;
+                float A = s <= j ? expf(rowa[hf] + colb[s]) : 0.0f, dp = g[0][n][e] + dn[hf];
+                float Z = a.qscale * z[0][n][e] * A * colf[s], E = Z * dp;
+                re[hf] += E, ce[e % 2] += E;
+                z[0][n][e] = Z;
+                g[0][n][e] = a.qscale * A * dp;
+            }
+            for (int p = 0; p < 2; p++) { /* the column sums over this warp's 16 rows */
+                float x = ce[p];
+                for (int o = 4; o < 32; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+                if (tid % 32 < 4) atomicAdd(&colE[s0 + c_col(n, p)], x);
+            }
         }
-        for (int p = 0; p < 2; p++) { /* the column sums over this warp's 16 rows */
-            float x = ce[p];
-            for (int o = 4; o < 32; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-            if (tid % 32 < 4) atomicAdd(&colE[c_col(n, p)], x);
+        for (int hf = 0; hf < 2; hf++) row_part(re[hf], rowE, cw, c_row(2 * hf));
+        c_store_bf16<NS>(zs, z[0], s0, 0);
+        c_store_bf16<NS>(gsm, g[0], s0, 0);
+        c_store_bf16<NS>(gsl, g[0], s0, 1);
+        if (a.ssd) { /* G ⊙ Δ'ᵀ for dQ */
+#pragma unroll
+            for (int n = 0; n < NS; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) g[0][n][e] *= colf[s0 + c_col(n, e)];
+            c_store_bf16<NS>(gdm, g[0], s0, 0);
+            c_store_bf16<NS>(gdl, g[0], s0, 1);
         }
     }
-    c_store_bf16(zs, z[0], 0);
-    c_store_bf16(gsm, g[0], 0);
-    c_store_bf16(gsl, g[0], 1);
-    __syncthreads(); /* Zᵀ and Gᵀ are read across the warps' rows */
-#pragma unroll
-    for (int n = 0; n < CL / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) g[0][n][e] *= colf[c_col(n, e)]; /* G ⊙ Δ'ᵀ */
+    if (!a.ssd) gdm = gsm, gdl = gsl; /* Δ' = 1 */
+    __syncthreads(); /* Z and G are read across the warps' rows and columns */
 
-    /* dQ = (G ⊙ Δ'ᵀ) K + s α ⊙ r,  r = dH S̄_inᵀ + dN n̄_inᵀ;  dF_j = rowE_j + s α_j q_j·r_j */
-    float dq[1][DK / 8][4], qr[2] = {0.0f, 0.0f};
-    tile_mma<DV, DK / 8, 1>(dq, hs, DV + PAD, r0, sis, DV + PAD);
+    /* dQ (columns i0..) = s α ⊙ r + (G ⊙ Δ'ᵀ) K,  r = dH S̄_inᵀ + dN n̄_inᵀ;  dF_j = rowE_j + s α_j q_j·r_j */
+    {
+        float dq[1][NK][4], qp[2] = {0.0f, 0.0f};
+        tile_mma<DV, NK, 1>(dq, hs, DV + PAD, r0, sis + i0 * (DV + PAD), DV + PAD);
 #pragma unroll
-    for (int n = 0; n < DK / 8; n++)
+        for (int n = 0; n < NK; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int j = c_row(e), i = c_col(n, e), hf = e / 2;
-            float r = dq[0][n][e] + dn[hf] * nin[i];
-            qr[hf] += bf(&qs[j * (DK + PAD) + i]) * r;
-            dq[0][n][e] = sa[hf] * r;
-        }
-    regs_mma<CL / 8, DK / 8, 1>(dq, g, ks, DK + PAD); /* G's hi half (the A operand's rounding), */
-#pragma unroll
-    for (int n = 0; n < CL / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) g[0][n][e] = part(g[0][n][e], 1);
-    regs_mma<CL / 8, DK / 8, 1>(dq, g, ks, DK + PAD); /* then its lo half: dq's two terms cancel along q */
-    for (int hf = 0; hf < 2; hf++) {
-        float re = quad_sum(rowE[hf]), q = quad_sum(qr[hf]);
-        if (t == 0) dFs[c_row(2 * hf)] = re + sa[hf] * q;
+            for (int e = 0; e < 4; e++) {
+                int j = c_row(e), i = i0 + c_col(n, e), hf = e / 2;
+                float r = dq[0][n][e] + dn[hf] * nin[i];
+                qp[hf] += bf(&qs[j * (DK + PAD) + i]) * r;
+                dq[0][n][e] = sa[hf] * r;
+            }
+        rows_times<CL, NK>(dq[0], gdm, CL + PAD, r0, ks + i0, DK + PAD); /* G's hi half, then its lo half: */
+        rows_times<CL, NK>(dq[0], gdl, CL + PAD, r0, ks + i0, DK + PAD); /* dq's two terms cancel along q */
+        for (int hf = 0; hf < 2; hf++) row_part(qp[hf], qr, cw, c_row(2 * hf));
+        rows_store<NK>(dq[0], a, a.dqb, to_groups ? w.dQt : NULL, bh, t0, i0, a.K);
     }
-    rows_store<DK / 8>(dq[0], a, a.dqb, to_groups ? w.dQt : NULL, bh, t0, a.K);
 
     /* The rows are steps s now:
      *   dV = (γΔ') ⊙ (K dS̄_out) + Zᵀ dH (+ D_h dy);  SSD: Σ dy ⊙ x for dD
      *   dK' = Gᵀ Q + γ ⊙ u,  u = V dS̄_outᵀ + 1 dn̄_outᵀ;  cs_s = γ_s Δ'_s k_s·u_s */
-    float dk[1][DK / 8][4], dv[1][DV / 8][4], ku[2] = {0.0f, 0.0f}, kb[2] = {0.0f, 0.0f}, dyx = 0.0f;
+    float dyx = 0.0f;
+    {
+        float dv[1][NV][4];
 #pragma unroll
-    for (int n = 0; n < DV / 8; n++) dv[0][n][0] = dv[0][n][1] = dv[0][n][2] = dv[0][n][3] = 0.0f;
-    rows_times<DK, DV / 8>(dv[0], ks, DK + PAD, r0, dss, DV + PAD);
+        for (int n = 0; n < NV; n++) dv[0][n][0] = dv[0][n][1] = dv[0][n][2] = dv[0][n][3] = 0.0f;
+        rows_times<DK, NV>(dv[0], ks, DK + PAD, r0, dss + v0, DV + PAD);
 #pragma unroll
-    for (int n = 0; n < DV / 8; n++)
+        for (int n = 0; n < NV; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) dv[0][n][e] *= gam[c_row(e)] * colf[c_row(e)];
-    cols_times<DV / 8>(dv[0], zs, r0, hs, DV + PAD);
-    if (a.ssd)
+            for (int e = 0; e < 4; e++) dv[0][n][e] *= gam[c_row(e)] * colf[c_row(e)];
+        cols_times<NV>(dv[0], zs, r0, hs + v0, DV + PAD);
+        if (a.ssd)
 #pragma unroll
-        for (int n = 0; n < DV / 8; n++)
+            for (int n = 0; n < NV; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int x = c_row(e) * (DV + PAD) + v0 + c_col(n, e);
+                    float dy = bf(&hs[x]);
+                    dv[0][n][e] += a.D[h] * dy;
+                    dyx += dy * bf(&vs[x]);
+                }
+        rows_store<NV>(dv[0], a, a.dvb, NULL, bh, t0, v0, a.V);
+    }
+    {
+        float dk[1][NK][4], kup[2] = {0.0f, 0.0f}, kbp[2] = {0.0f, 0.0f};
+        tile_mma<DV, NK, 1>(dk, vs, DV + PAD, r0, dss + i0 * (DV + PAD), DV + PAD);
+#pragma unroll
+        for (int n = 0; n < NK; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                float dy = bf(&hs[c_row(e) * (DV + PAD) + c_col(n, e)]);
-                dv[0][n][e] += a.D[h] * dy;
-                dyx += dy * bf(&vs[c_row(e) * (DV + PAD) + c_col(n, e)]);
+                int s = c_row(e), i = i0 + c_col(n, e);
+                float u = dk[0][n][e] + dnn[i];
+                kup[e / 2] += bf(&ks[s * (DK + PAD) + i]) * u;
+                dk[0][n][e] = gam[s] * u;
             }
-    rows_store<DV / 8>(dv[0], a, a.dvb, NULL, bh, t0, a.V);
-    tile_mma<DV, DK / 8, 1>(dk, vs, DV + PAD, r0, dss, DV + PAD);
+        cols_times<NK>(dk[0], gsm, r0, qs + i0, DK + PAD); /* Gᵀ Q, G's hi and lo halves */
+        cols_times<NK>(dk[0], gsl, r0, qs + i0, DK + PAD);
+        if (a.ssd) /* dK'·B for dΔ */
 #pragma unroll
-    for (int n = 0; n < DK / 8; n++)
+            for (int n = 0; n < NK; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int s = c_row(e), i = c_col(n, e);
-            float u = dk[0][n][e] + dnn[i];
-            ku[e / 2] += bf(&ks[s * (DK + PAD) + i]) * u;
-            dk[0][n][e] = gam[s] * u;
+                for (int e = 0; e < 4; e++) kbp[e / 2] += dk[0][n][e] * bf(&ks[c_row(e) * (DK + PAD) + i0 + c_col(n, e)]);
+        for (int hf = 0; hf < 2; hf++) {
+            row_part(kup[hf], ku, cw, c_row(2 * hf));
+            row_part(kbp[hf], kb, cw, c_row(2 * hf));
         }
-    cols_times<DK / 8>(dk[0], gsm, r0, qs, DK + PAD); /* Gᵀ Q, G's hi and lo halves */
-    cols_times<DK / 8>(dk[0], gsl, r0, qs, DK + PAD);
-    if (a.ssd) /* dK'·B for dΔ */
+        if (a.ssd && !to_groups) /* a group per head: dB_s = Δ_s dK'_s straight to bf16 */
 #pragma unroll
-        for (int n = 0; n < DK / 8; n++)
+            for (int n = 0; n < NK; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) kb[e / 2] += dk[0][n][e] * bf(&ks[c_row(e) * (DK + PAD) + c_col(n, e)]);
-    for (int hf = 0; hf < 2; hf++) {
-        int s = c_row(2 * hf);
-        float cs = gam[s] * colf[s] * quad_sum(ku[hf]), x = quad_sum(kb[hf]);
-        if (t == 0) {
-            csum[s] = cs;
-            if (a.ssd) w.cs[st0 + s] = x;
-        }
+                for (int e = 0; e < 4; e++) dk[0][n][e] *= colf[c_row(e)];
+        rows_store<NK>(dk[0], a, a.dkb, to_groups ? w.dKt : NULL, bh, t0, i0, a.K);
     }
-    if (a.ssd && !to_groups) /* a group per head: dB_s = Δ_s dK'_s straight to bf16 */
-#pragma unroll
-        for (int n = 0; n < DK / 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) dk[0][n][e] *= colf[c_row(e)];
-    rows_store<DK / 8>(dk[0], a, a.dkb, to_groups ? w.dKt : NULL, bh, t0, a.K);
 
     /* the chunk's end: β_c (S̄_in·dS̄_out + n̄_in·dn̄_out), then dλ and dw */
-    bsum = block_total(bsum, red); /* its syncs also complete colE, csum and dFs */
+    bsum = block_total(bsum, red); /* its syncs also complete colE and the rows' halves */
     if (a.ssd) {
         dyx = block_total(dyx, red);
         if (tid == 0) atomicAdd(&w.acc[2 * a.H + h], (double)dyx);
     }
-    if (tid < CL) dFs[tid] -= colE[tid] + csum[tid];
+    if (tid < CL) {
+        int s = tid;
+        csum[s] = gam[s] * colf[s] * (ku[0][s] + ku[1][s]);
+        if (a.ssd) w.cs[st0 + s] = kb[0][s] + kb[1][s];
+        float saj = a.qscale * w.alpha[st0 + s];
+        dFs[s] = rowE[0][s] + rowE[1][s] + saj * (qr[0][s] + qr[1][s]) - colE[s] - csum[s];
+    }
     __syncthreads();
     if (tid) return;
     float cs_all = 0.0f;
@@ -770,7 +797,7 @@ static int launch_grads(const char *op, const sc_args *a, const sc_work &w)
     size_t bytes = grad_smem_bytes<DK, DV>();
     int rc = cu_check(op, cudaFuncSetAttribute(chunk_grads<DK, DV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
     if (rc) return rc;
-    chunk_grads<DK, DV><<<(unsigned)(a->B * a->H * a->nc), NTH, bytes>>>(*a, w);
+    chunk_grads<DK, DV><<<(unsigned)(a->B * a->H * a->nc), GNT, bytes>>>(*a, w);
     return cu_check(op, cudaGetLastError());
 }
 
