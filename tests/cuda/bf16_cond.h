@@ -74,7 +74,9 @@ void mlstm_host_inputs(const bt_case *c, bt_tensor *x, bt_tensor *r);
  * before the gradients are taken, so upload dO after this. 0 on success. */
 int mlstm_reference(const bt_case *c, bt_tensor *x, bt_tensor *r, m_cond *k);
 
-/* Few enough steps singular to leave out: at most 1 + 10% (the big-gate cases name 5–8%). */
+/* Few enough steps singular to leave out: at most 2 + 15%. The big-gate cases name 3–8% on
+ * average, but T = 64 (B = H = 1) is a small sample: over 150 draws it named 2.2 on average and up
+ * to 8 (12.5%), which the earlier bound of 1 + 10% refused about once in 80 runs of the CPU check. */
 int m_few_singular(const bt_case *c, const m_cond *k);
 
 /* The mLSTM's bf16 cases (test_cuda_bf16.c runs them; tests/cuda_host their CPU side). */

@@ -170,7 +170,7 @@ static void check_mlstm(const bt_case *c)
     m_cond k = {0};
     mlstm_host_inputs(c, x, r);
     int ok = mlstm_reference(c, x, r, &k) == 0;
-    th_check(ok && m_few_singular(c, &k), "mlstm bf16 B%d T%d H%d opt %d: %zu of %d steps singular at bf16 (at most 1 + 10%%)",
+    th_check(ok && m_few_singular(c, &k), "mlstm bf16 B%d T%d H%d opt %d: %zu of %d steps singular at bf16 (at most 2 + 15%%)",
              d.B, d.T, d.H, c->opt, k.nskip, d.B * d.T * d.H);
     bt_to_device(x, M_NIN, r, M_NRES);
     sq_mlstm_opts o = {c->chunk, 0};

@@ -1,6 +1,6 @@
 /* The CPU side of the GPU's bf16 checks (tests/cuda/bf16_cond.c), here on
  * CI without a GPU: on fresh draws of every mLSTM and SSD case that
- * `make test-cuda` runs, the reference must name at most 1 + 10% of the
+ * `make test-cuda` runs, the reference must name at most 2 + 15% of the
  * mLSTM's steps singular at bf16, and no per-step result's tolerance (the
  * outputs and the gradients of the sequence tensors and gates) may exceed
  * BF_TOL_CAP where the sequence is at least 64 steps long, so that those GPU
@@ -46,7 +46,7 @@ static void mlstm_case(const bt_case *c)
     m_cond k = {0};
     mlstm_host_inputs(c, x, r);
     if (th_check(mlstm_reference(c, x, r, &k) == 0, "mlstm reference B%d T%d", c->d.B, c->d.T)) {
-        th_check(m_few_singular(c, &k), "mlstm B%d T%d H%d opt %d: %zu of %d steps singular at bf16 (at most 1 + 10%%)",
+        th_check(m_few_singular(c, &k), "mlstm B%d T%d H%d opt %d: %zu of %d steps singular at bf16 (at most 2 + 15%%)",
                  c->d.B, c->d.T, c->d.H, c->opt, k.nskip, c->d.B * c->d.T * c->d.H);
         /* case 3's dq, dk and gate gradients vanish and are not checked (test_cuda_bf16.c) */
         unsigned vanish = c->opt == 3 ? 1u << MDQ | 1u << MDK | 1u << MDIG | 1u << MDFG : 0;
